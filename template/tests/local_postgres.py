@@ -1,0 +1,515 @@
+"""Start a disposable PostgreSQL server for the tests.
+
+The tests need a real PostgreSQL: SQLite or mocks would hide exactly the behaviour (locking,
+transactions, types, TLS) that the database layer exists to get right. This module starts a
+throwaway cluster from the PostgreSQL server binaries installed on the machine, so the tests
+need neither Docker nor a shared server. It uses only the standard library, so it works before
+the project's dependencies are installed.
+
+    with LocalPostgres() as postgres:
+        url = postgres.create_database("app_test")
+
+Command line, for a cluster that outlives the command (data kept in a git-ignored folder):
+
+    python tests/local_postgres.py start --dir .postgres   # prints DATABASE_URL=...
+    python tests/local_postgres.py url --dir .postgres
+    python tests/local_postgres.py stop --dir .postgres [--purge]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+USER = "postgres"
+PASSWORD = "postgres"
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+
+INSTALL_HINT = (
+    "No PostgreSQL server binaries (pg_ctl, initdb) found: install your distribution's "
+    "`postgresql` package, or set TEST_DATABASE_URL to an existing server, or set PG_BIN_DIR "
+    "to the directory holding pg_ctl."
+)
+
+# Durability is worthless for a throwaway cluster; turning it off makes tests much faster.
+DEFAULT_SETTINGS: dict[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "300",
+}
+
+SETTINGS_FILE = "local_postgres.conf"
+SAFE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# sockaddr_un.sun_path holds 108 bytes; the socket file name adds ".s.PGSQL.NNNNN".
+MAX_SOCKET_DIR_LENGTH = 90
+
+
+def find_pg_bin_dir() -> Path | None:
+    """Return the directory holding pg_ctl and initdb, or None if there is none."""
+    explicit = os.environ.get("PG_BIN_DIR")
+    if explicit:
+        # An explicit choice is never silently replaced by another installation.
+        candidates = [Path(explicit)]
+    else:
+        candidates = []
+        pg_ctl = shutil.which("pg_ctl")
+        if pg_ctl:
+            candidates.append(Path(pg_ctl).resolve().parent)
+        candidates.extend(_debian_bin_dirs_newest_first())
+        candidates.append(Path("/usr/local/pgsql/bin"))
+    for candidate in candidates:
+        if (candidate / "pg_ctl").is_file() and (candidate / "initdb").is_file():
+            return candidate
+    return None
+
+
+def _debian_bin_dirs_newest_first() -> list[Path]:
+    versioned: list[tuple[tuple[int, ...], Path]] = []
+    for bin_dir in Path("/usr/lib/postgresql").glob("*/bin"):
+        version = bin_dir.parent.name
+        if re.fullmatch(r"\d+(\.\d+)*", version):
+            versioned.append((tuple(int(part) for part in version.split(".")), bin_dir))
+    return [bin_dir for _, bin_dir in sorted(versioned, reverse=True)]
+
+
+def _free_port() -> int:
+    # Another process may take the port before the server binds it; start() retries then.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _client_env() -> dict[str, str]:
+    # PG* variables of the caller (PGSSLMODE, PGDATABASE, ...) must not redirect our commands.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env["PGPASSWORD"] = PASSWORD
+    return env
+
+
+def _conf_value(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class LocalPostgres:
+    """A PostgreSQL cluster of its own, listening on 127.0.0.1 only.
+
+    Without base_dir the cluster lives in a temporary directory that stop() removes. With
+    base_dir it lives there, is reused by later runs and is never removed by this class.
+    """
+
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        ssl: bool = False,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        bin_dir = find_pg_bin_dir()
+        if bin_dir is None:
+            raise RuntimeError(INSTALL_HINT)
+        self._bin_dir = bin_dir
+        self._ssl = ssl
+        self._settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        if ssl and shutil.which("openssl") is None:
+            raise RuntimeError("ssl=True needs the `openssl` command: install the openssl package.")
+
+        # PostgreSQL refuses to run as root, so root runs the server as the postgres user.
+        self._server_user: pwd.struct_passwd | None = None
+        if os.geteuid() == 0:
+            self._server_user = _postgres_os_user()
+
+        self._temporary = base_dir is None
+        if base_dir is None:
+            self._base_dir = Path(tempfile.mkdtemp(prefix="local-postgres-"))
+        else:
+            self._base_dir = base_dir.resolve()
+            self._base_dir.mkdir(parents=True, exist_ok=True)
+        if self._server_user is not None:
+            os.chown(self._base_dir, self._server_user.pw_uid, self._server_user.pw_gid)
+            self._check_server_user_can_write(self._base_dir)
+
+        self._port = self._configured_port() or _free_port()
+        self._stopped = False
+        atexit.register(self.stop)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def data_dir(self) -> Path:
+        return self._base_dir / "data"
+
+    @property
+    def pg_bin_dir(self) -> Path:
+        return self._bin_dir
+
+    @property
+    def log_file(self) -> Path:
+        return self._base_dir / "server.log"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalPostgres:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Create the cluster if needed, start it and wait until it accepts connections."""
+        if self._stopped:
+            raise RuntimeError("this LocalPostgres was stopped; create a new one")
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        if self._is_running():
+            self._wait_until_ready()
+            return
+        for attempt in range(3):
+            self._write_settings()
+            try:
+                self._start_server()
+                return
+            except RuntimeError as error:
+                if attempt == 2 or "could not bind" not in str(error):
+                    raise
+                self._port = _free_port()
+
+    def stop(self) -> None:
+        """Shut the server down fast; a temporary cluster's directory is removed too."""
+        if self._is_running():
+            result = self._run_as_server_user(
+                [self._tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"],
+                check=False,
+            )
+            if result.returncode != 0 and self._is_running():
+                raise RuntimeError(f"pg_ctl stop failed:\n{result.stdout}{result.stderr}")
+        if self._temporary:
+            self._stopped = True
+            shutil.rmtree(self._base_dir, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def restart(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """Stop the server with the given shutdown mode and start it again on the same port."""
+        self._run_as_server_user(
+            [self._tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", mode, "-w"]
+        )
+        self._start_server()
+
+    def detach(self) -> None:
+        """Leave the server running when this process exits (for the command line)."""
+        atexit.unregister(self.stop)
+
+    # -- using the server ---------------------------------------------------------------------
+
+    def url(self, database: str = "postgres", *, driver: str | None = None) -> str:
+        """Return e.g. postgresql://postgres:postgres@127.0.0.1:PORT/postgres."""
+        scheme = f"postgresql+{driver}" if driver else "postgresql"
+        return f"{scheme}://{USER}:{PASSWORD}@{HOST}:{self._port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create a database owned by the superuser and return its URL."""
+        _check_identifier(name)
+        self.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def execute(self, sql: str, database: str = "postgres") -> str:
+        """Run SQL with psql and return its unaligned, tuples-only output."""
+        _check_identifier(database)
+        command = [
+            self._tool("psql"),
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            HOST,
+            "-p",
+            str(self._port),
+            "-U",
+            USER,
+            "-d",
+            database,
+        ]
+        result = subprocess.run(
+            command,
+            input=sql,
+            capture_output=True,
+            text=True,
+            env=_client_env(),
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed (exit {result.returncode}):\n{result.stderr.strip()}")
+        return result.stdout
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _tool(self, name: str) -> str:
+        path = self._bin_dir / name
+        if path.is_file():
+            return str(path)
+        found = shutil.which(name)
+        if found is None:
+            raise RuntimeError(f"`{name}` not found in {self._bin_dir} nor on PATH")
+        return found
+
+    def _run_as_server_user(
+        self, command: Sequence[str], *, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        prefix: list[str] = []
+        if self._server_user is not None:
+            prefix = [_runuser(), "-u", self._server_user.pw_name, "--"]
+        result = subprocess.run(
+            [*prefix, *command],
+            capture_output=True,
+            text=True,
+            env=_client_env(),
+            # The caller's working directory may be unreadable for the server user.
+            cwd=self._base_dir,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(command)} failed (exit {result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def _check_server_user_can_write(self, directory: Path) -> None:
+        result = self._run_as_server_user(["test", "-w", str(directory)], check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"the {USER} OS user cannot write {directory} (a parent directory is probably "
+                "closed to it); choose a directory outside root's home"
+            )
+
+    def _initdb(self) -> None:
+        password_file = self._base_dir / "initdb-password"
+        password_file.write_text(PASSWORD + "\n")
+        password_file.chmod(0o600)
+        if self._server_user is not None:
+            os.chown(password_file, self._server_user.pw_uid, self._server_user.pw_gid)
+        try:
+            self._run_as_server_user(
+                [
+                    self._tool("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    USER,
+                    f"--pwfile={password_file}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    # Skipping the final fsync saves most of initdb's time.
+                    "--no-sync",
+                ]
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+        if self._ssl:
+            self._make_certificate()
+        hba = ["local all all scram-sha-256"]
+        if self._ssl:
+            hba.append(f"hostssl all all {HOST}/32 scram-sha-256")
+        hba.append(f"host all all {HOST}/32 scram-sha-256")
+        (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(f"\ninclude '{SETTINGS_FILE}'\n")
+
+    def _make_certificate(self) -> None:
+        # A self-signed certificate is enough: tests check TLS works, not who signed it.
+        self._run_as_server_user(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                f"/CN={HOST}",
+                "-addext",
+                f"subjectAltName=IP:{HOST}",
+                "-keyout",
+                str(self.data_dir / "server.key"),
+                "-out",
+                str(self.data_dir / "server.crt"),
+            ]
+        )
+        # The server refuses a private key that others can read.
+        (self.data_dir / "server.key").chmod(0o600)
+
+    def _write_settings(self) -> None:
+        settings = {
+            "listen_addresses": HOST,
+            "port": str(self._port),
+            # The default socket directory (/var/run/postgresql) may not exist or be writable.
+            "unix_socket_directories": (
+                str(self.data_dir) if len(str(self.data_dir)) <= MAX_SOCKET_DIR_LENGTH else ""
+            ),
+            **self._settings,
+        }
+        if self._ssl:
+            settings |= {"ssl": "on", "ssl_cert_file": "server.crt", "ssl_key_file": "server.key"}
+        lines = [f"{name} = {_conf_value(value)}" for name, value in settings.items()]
+        settings_path = self.data_dir / SETTINGS_FILE
+        settings_path.write_text(
+            "# Written by local_postgres.py on every start.\n" + "\n".join(lines) + "\n"
+        )
+        if self._server_user is not None:
+            os.chown(settings_path, self._server_user.pw_uid, self._server_user.pw_gid)
+
+    def _configured_port(self) -> int | None:
+        settings_path = self.data_dir / SETTINGS_FILE
+        if not settings_path.exists():
+            return None
+        match = re.search(r"^port = '(\d+)'$", settings_path.read_text(), re.MULTILINE)
+        return int(match.group(1)) if match else None
+
+    def _start_server(self) -> None:
+        result = self._run_as_server_user(
+            [
+                self._tool("pg_ctl"),
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT_SECONDS)),
+            ],
+            check=False,
+            timeout=START_TIMEOUT_SECONDS + 10,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"PostgreSQL did not start (pg_ctl exit {result.returncode}); "
+                f"last lines of {self.log_file}:\n{self._log_tail()}"
+            )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            ready = subprocess.run(
+                [self._tool("pg_isready"), "-q", "-h", HOST, "-p", str(self._port), "-t", "2"],
+                env=_client_env(),
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"PostgreSQL on port {self._port} not ready after {START_TIMEOUT_SECONDS:.0f}"
+                    f" s; last lines of {self.log_file}:\n{self._log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def _is_running(self) -> bool:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        status = self._run_as_server_user(
+            [self._tool("pg_ctl"), "status", "-D", str(self.data_dir)], check=False
+        )
+        return status.returncode == 0
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as error:
+            return f"(no log: {error})"
+
+
+def _postgres_os_user() -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(USER)
+    except KeyError:
+        raise RuntimeError(
+            f"running as root, but PostgreSQL refuses to run as root and there is no `{USER}` "
+            f"OS user to run it as: install the distribution's postgresql package (it creates "
+            f"the user) or create the user"
+        ) from None
+
+
+def _runuser() -> str:
+    found = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    if found is None:
+        raise RuntimeError("running as root needs `runuser` (util-linux) to start PostgreSQL")
+    return found
+
+
+def _check_identifier(name: str) -> None:
+    if not SAFE_IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a safe database name: {name!r} (letters, digits, _; max 63)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A local PostgreSQL for development and tests.")
+    parser.add_argument("command", choices=["start", "stop", "url"])
+    parser.add_argument("--dir", type=Path, default=Path(".postgres"), help="cluster folder")
+    parser.add_argument("--purge", action="store_true", help="with stop: delete the folder")
+    args = parser.parse_args(argv)
+
+    if find_pg_bin_dir() is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    cluster_dir: Path = args.dir
+    if args.command != "start" and not (cluster_dir / "data" / "PG_VERSION").exists():
+        print(f"no cluster in {cluster_dir}; run `start` first", file=sys.stderr)
+        return 0 if args.command == "stop" else 1
+
+    cluster = LocalPostgres(cluster_dir)
+    cluster.detach()
+    if args.command == "start":
+        cluster.start()
+        print(f"DATABASE_URL={cluster.url()}")
+    elif args.command == "url":
+        print(cluster.url())
+    else:
+        cluster.stop()
+        if args.purge:
+            shutil.rmtree(cluster_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

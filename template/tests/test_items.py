@@ -1,0 +1,102 @@
+"""The items resource, end to end over HTTP against PostgreSQL."""
+
+import httpx
+
+
+async def create(client: httpx.AsyncClient, name: str, **fields: object) -> dict[str, object]:
+    response = await client.post("/items", json={"name": name, **fields})
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_create_returns_201_with_the_stored_item(client: httpx.AsyncClient) -> None:
+    item = await create(client, "lamp", description="desk lamp")
+
+    assert isinstance(item["id"], int)
+    assert item["name"] == "lamp"
+    assert item["description"] == "desk lamp"
+    assert item["created_at"]
+    assert (await client.get(f"/items/{item['id']}")).json() == item
+
+
+async def test_duplicate_name_is_409_and_keeps_the_first(client: httpx.AsyncClient) -> None:
+    first = await create(client, "chair")
+
+    response = await client.post("/items", json={"name": "chair", "description": "another"})
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "A record with the same unique value already exists."}
+    assert (await client.get(f"/items/{first['id']}")).json() == first
+
+
+async def test_list_pages_with_limit_and_offset_in_id_order(client: httpx.AsyncClient) -> None:
+    ids = [(await create(client, f"item-{n}"))["id"] for n in range(5)]
+
+    page = (await client.get("/items", params={"limit": 2, "offset": 1})).json()
+
+    assert [item["id"] for item in page] == ids[1:3]
+
+
+async def test_list_limits_are_validated(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/items", params={"limit": 0})).status_code == 422
+    assert (await client.get("/items", params={"limit": 101})).status_code == 422
+    assert (await client.get("/items", params={"offset": -1})).status_code == 422
+
+
+async def test_missing_item_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/items/999999")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "item 999999 not found"}
+
+
+async def test_patch_changes_only_the_fields_sent(client: httpx.AsyncClient) -> None:
+    item = await create(client, "table", description="oak")
+
+    response = await client.patch(f"/items/{item['id']}", json={"description": "pine"})
+
+    assert response.status_code == 200
+    assert response.json() == {**item, "description": "pine"}
+
+
+async def test_patch_with_null_clears_a_field(client: httpx.AsyncClient) -> None:
+    item = await create(client, "shelf", description="tall")
+
+    response = await client.patch(f"/items/{item['id']}", json={"description": None})
+
+    assert response.json()["description"] is None
+
+
+async def test_patch_to_a_taken_name_is_409(client: httpx.AsyncClient) -> None:
+    await create(client, "sofa")
+    item = await create(client, "bench")
+
+    response = await client.patch(f"/items/{item['id']}", json={"name": "sofa"})
+
+    assert response.status_code == 409
+    assert (await client.get(f"/items/{item['id']}")).json()["name"] == "bench"
+
+
+async def test_patch_missing_item_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.patch("/items/999999", json={"name": "x"})).status_code == 404
+
+
+async def test_delete_returns_204_and_the_item_is_gone(client: httpx.AsyncClient) -> None:
+    item = await create(client, "stool")
+
+    response = await client.delete(f"/items/{item['id']}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert (await client.get(f"/items/{item['id']}")).status_code == 404
+
+
+async def test_delete_missing_item_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.delete("/items/999999")).status_code == 404
+
+
+async def test_invalid_payloads_are_422(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/items", json={"name": ""})).status_code == 422
+    assert (await client.post("/items", json={"name": "x" * 101})).status_code == 422
+    assert (await client.post("/items", json={"description": "no name"})).status_code == 422

@@ -1,0 +1,143 @@
+"""Render the template the way users do, and run the rendered project's own tools.
+
+Every render goes through copier's public API with `unsafe=False`: a template that needed
+`--trust` would fail here. Rendered projects with the same dependencies share one virtual
+environment (and one mypy cache), so checking dozens of projects costs little more than one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import copier
+from copier.settings import Settings
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+
+DRIVERS_BY_CONCURRENCY = {"async": ("asyncpg", "psycopg"), "sync": ("psycopg", "psycopg2")}
+ORMS = ("sqlmodel", "sqlalchemy")
+DEPLOYMENTS: tuple[dict[str, str], ...] = (
+    {"deployment": "neon", "neon_endpoint": "pooled"},
+    {"deployment": "neon", "neon_endpoint": "direct"},
+    {"deployment": "managed", "cloud_provider": "aws"},
+    {"deployment": "managed", "cloud_provider": "gcp"},
+    {"deployment": "managed", "cloud_provider": "azure"},
+    {"deployment": "managed", "cloud_provider": "other"},
+)
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One valid set of answers to the questions that shape the rendered code."""
+
+    concurrency: str
+    db_driver: str
+    orm: str
+    deployment: Mapping[str, str]
+    include_docker: bool = True
+
+    @property
+    def target(self) -> str:
+        return self.deployment.get("neon_endpoint") or self.deployment["cloud_provider"]
+
+    @property
+    def id(self) -> str:
+        docker = "" if self.include_docker else "-nodocker"
+        return f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{docker}"
+
+    @property
+    def dependency_set(self) -> str:
+        """Projects with equal dependency sets can share a virtual environment."""
+        return f"{self.concurrency}-{self.db_driver}-{self.orm}"
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        name = f"Svc {self.id.replace('-', ' ')}"
+        return {
+            "project_name": name,
+            "concurrency": self.concurrency,
+            "db_driver": self.db_driver,
+            "orm": self.orm,
+            "include_docker": self.include_docker,
+            **self.deployment,
+        }
+
+    @property
+    def package_name(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", f"svc {self.id}".lower())
+
+
+def all_combinations() -> Iterator[Combination]:
+    for concurrency, drivers in DRIVERS_BY_CONCURRENCY.items():
+        for driver, orm, deployment, docker in itertools.product(
+            drivers, ORMS, DEPLOYMENTS, (True, False)
+        ):
+            yield Combination(concurrency, driver, orm, deployment, docker)
+
+
+def render(destination: Path, answers: Mapping[str, Any], **options: Any) -> Path:
+    """Render the working tree of the template (uncommitted changes included)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DirtyLocalWarning for uncommitted template changes
+        copier.run_copy(
+            str(TEMPLATE_ROOT),
+            destination,
+            data=dict(answers),
+            defaults=True,
+            unsafe=False,
+            quiet=True,
+            vcs_ref="HEAD",
+            settings=Settings(),
+            **options,
+        )
+    return destination
+
+
+def run(
+    command: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, fail with its whole output."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(command)}` exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+class ProjectEnvironments:
+    """One virtual environment per dependency set, shared by the projects that need it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def sync(self, project: Path, dependency_set: str) -> dict[str, str]:
+        """Install the project (editable) and its dev tools; return the environment to use."""
+        venv = self.root / dependency_set
+        env = {
+            "UV_PROJECT_ENVIRONMENT": str(venv),
+            "VIRTUAL_ENV": str(venv),
+            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "MYPY_CACHE_DIR": str(self.root / f"{dependency_set}.mypy_cache"),
+            "UV_PYTHON_DOWNLOADS": "never",
+        }
+        # --inexact keeps the other projects already installed in this environment.
+        run(["uv", "sync", "--inexact", "--quiet"], project, env)
+        return env

@@ -1,0 +1,151 @@
+"""The disposable PostgreSQL that rendered projects' tests (and ours) run against."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+def psql(postgres: Any, conninfo: str, sql: str) -> str:
+    """Run one statement with psql over the given connection string, as a client would."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    result = subprocess.run(
+        [str(postgres.pg_bin_dir / "psql"), "-X", "-A", "-t", "-d", conninfo, "-c", sql],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_answers_select_1_over_tcp_with_the_password(postgres: Any) -> None:
+    assert postgres.url() == f"postgresql://postgres:postgres@127.0.0.1:{postgres.port}/postgres"
+    assert psql(postgres, postgres.url(), "SELECT 1") == "1"
+
+
+def test_rejects_a_wrong_password(postgres: Any) -> None:
+    wrong = postgres.url().replace("postgres:postgres@", "postgres:wrong@")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    result = subprocess.run(
+        [str(postgres.pg_bin_dir / "psql"), "-X", "-d", wrong, "-c", "SELECT 1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "password authentication failed" in result.stderr
+
+
+def test_tls_is_on_and_both_tls_and_plain_connections_work(postgres: Any) -> None:
+    assert postgres.execute("SHOW ssl").strip() == "on"
+    uses_tls = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    assert psql(postgres, postgres.url() + "?sslmode=require", uses_tls) == "t"
+    assert psql(postgres, postgres.url() + "?sslmode=disable", uses_tls) == "f"
+
+
+def test_is_tuned_for_tests(postgres: Any) -> None:
+    shown = postgres.execute(
+        "SELECT current_setting('fsync'), current_setting('synchronous_commit'),"
+        " current_setting('full_page_writes'), current_setting('max_connections'),"
+        " current_setting('listen_addresses')"
+    )
+    assert shown.strip() == "off|off|off|300|127.0.0.1"
+
+
+def test_url_names_the_driver_when_asked(postgres: Any) -> None:
+    assert postgres.url("app", driver="psycopg") == (
+        f"postgresql+psycopg://postgres:postgres@127.0.0.1:{postgres.port}/app"
+    )
+
+
+def test_create_database_returns_a_usable_url(postgres: Any) -> None:
+    url = postgres.create_database("created_by_test")
+    assert url == postgres.url("created_by_test")
+    assert psql(postgres, url, "SELECT current_database()") == "created_by_test"
+    assert postgres.execute("SELECT current_database()", "created_by_test").strip() == (
+        "created_by_test"
+    )
+
+
+@pytest.mark.parametrize("name", ["", "1abc", 'x"; DROP DATABASE postgres; --', "a-b", "a" * 64])
+def test_create_database_refuses_unsafe_names(postgres: Any, name: str) -> None:
+    with pytest.raises(ValueError, match="not a safe database name"):
+        postgres.create_database(name)
+
+
+def test_execute_raises_with_psqls_error(postgres: Any) -> None:
+    with pytest.raises(RuntimeError, match="division by zero"):
+        postgres.execute("SELECT 1/0")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root has to hand the server to postgres")
+def test_as_root_the_server_runs_as_the_postgres_user(postgres: Any) -> None:
+    postgres_uid = pwd.getpwnam("postgres").pw_uid
+    data_directory = Path(postgres.execute("SELECT current_setting('data_directory')").strip())
+    assert data_directory == postgres.data_dir
+    assert data_directory.stat().st_uid == postgres_uid
+    postmaster_pid = (postgres.data_dir / "postmaster.pid").read_text().split()[0]
+    assert Path(f"/proc/{postmaster_pid}").stat().st_uid == postgres_uid
+    assert postgres.execute("SELECT pg_backend_pid()").strip() != postmaster_pid
+
+
+def test_find_pg_bin_dir_honours_pg_bin_dir(
+    local_postgres_module: ModuleType, postgres: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("PG_BIN_DIR", str(postgres.pg_bin_dir))
+    assert local_postgres_module.find_pg_bin_dir() == postgres.pg_bin_dir
+    monkeypatch.setenv("PG_BIN_DIR", str(tmp_path))
+    assert local_postgres_module.find_pg_bin_dir() is None
+
+
+def test_command_line_explains_how_to_get_postgresql_when_missing(
+    local_postgres_module: ModuleType, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, local_postgres_module.__file__, "start", "--dir", str(tmp_path / "pg")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PG_BIN_DIR": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "postgresql" in result.stderr
+    assert "TEST_DATABASE_URL" in result.stderr
+    assert not (tmp_path / "pg").exists()
+
+
+def test_a_second_cluster_takes_settings_restarts_and_stop_cleans_up_repeatably(
+    local_postgres_module: ModuleType, postgres: Any
+) -> None:
+    with local_postgres_module.LocalPostgres(settings={"max_connections": "42"}) as cluster:
+        assert cluster.port != postgres.port
+        assert cluster.execute("SHOW max_connections").strip() == "42"
+        cluster.execute(
+            "CREATE TABLE survives_restart (id int); INSERT INTO survives_restart VALUES (7)"
+        )
+        cluster.restart()
+        assert cluster.execute("SELECT id FROM survives_restart").strip() == "7"
+        base_dir = cluster.data_dir.parent
+        assert base_dir.is_dir()
+        port = cluster.port
+    assert not base_dir.exists()
+    cluster.stop()
+    ready = subprocess.run(
+        [str(postgres.pg_bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+        capture_output=True,
+        check=False,
+    )
+    assert ready.returncode != 0

@@ -1,0 +1,91 @@
+"""Every valid combination renders a project that passes its own checks against PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rendering import Combination, ProjectEnvironments, all_combinations, render, run
+
+COMBINATIONS = list(all_combinations())
+WITH_DOCKER = [c for c in COMBINATIONS if c.include_docker]
+CONTAINER_FILES = {"Dockerfile", "compose.yaml", ".dockerignore"}
+GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+@pytest.fixture(scope="session")
+def environments(tmp_path_factory: pytest.TempPathFactory) -> ProjectEnvironments:
+    return ProjectEnvironments(tmp_path_factory.mktemp("venvs"))
+
+
+def rendered_files(project: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(project)): path.read_text()
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.parts
+    }
+
+
+@pytest.mark.parametrize(
+    "combination",
+    [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.dependency_set)) for c in WITH_DOCKER],
+)
+def test_rendered_project_passes_lint_types_migrations_and_its_tests(
+    combination: Combination, tmp_path: Path, postgres: Any, environments: ProjectEnvironments
+) -> None:
+    project = render(tmp_path / combination.id, combination.answers)
+    env = environments.sync(project, combination.dependency_set)
+
+    run(["ruff", "check", "."], project, env)
+    run(["ruff", "format", "--check", "."], project, env)
+    run(["mypy"], project, env)
+
+    database_url = postgres.create_database(combination.package_name)
+    # The cluster has TLS and SCRAM: prove the production TLS settings, not a relaxed copy.
+    database_env = {
+        **env,
+        "DATABASE_URL": database_url,
+        "TEST_DATABASE_URL": database_url,
+        "DB_SSLMODE": "require",
+        "DB_CHANNEL_BINDING": "require" if combination.db_driver != "asyncpg" else "prefer",
+    }
+    run(["alembic", "upgrade", "head"], project, database_env)
+    check = run(["alembic", "check"], project, database_env)
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    run(["alembic", "downgrade", "base"], project, database_env)
+    result = run(["pytest", "-q", "-p", "no:cacheprovider"], project, database_env)
+    assert re.search(r"\d+ passed", result.stdout)
+    assert " failed" not in result.stdout and " skipped" not in result.stdout
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.id)
+def test_rendered_files_have_no_template_leftovers(combination: Combination, tmp_path: Path) -> None:
+    files = rendered_files(render(tmp_path / "project", combination.answers))
+
+    for name, text in files.items():
+        text_outside_github_expressions = GITHUB_EXPRESSION.sub("", text)
+        for leftover in ("{{", "}}", "{%", "%}", "{#", "#}"):
+            assert leftover not in text_outside_github_expressions, f"{leftover} in {name}"
+        assert "\n\n\n\n" not in text, f"a run of blank lines in {name}"
+        assert not re.search(r"[ \t]+$", text, re.MULTILINE), f"trailing whitespace in {name}"
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"bad file ending in {name}"
+
+
+@pytest.mark.parametrize(
+    "combination", [c for c in COMBINATIONS if not c.include_docker], ids=lambda c: c.id
+)
+def test_without_docker_only_the_container_files_are_left_out(
+    combination: Combination, tmp_path: Path
+) -> None:
+    with_docker = rendered_files(
+        render(tmp_path / "with", {**combination.answers, "include_docker": True})
+    )
+    without_docker = rendered_files(render(tmp_path / "without", combination.answers))
+
+    assert set(with_docker) - set(without_docker) == CONTAINER_FILES
+    for name, text in without_docker.items():
+        if name.endswith(".py") or name.startswith(("src/", "tests/", "migrations/")):
+            assert text == with_docker[name], f"{name} differs without Docker"
