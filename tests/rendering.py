@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import copier
-from copier.settings import Settings
+from copier import Settings
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,9 @@ class Combination:
 
     @property
     def answers(self) -> dict[str, Any]:
-        name = f"Svc {self.id.replace('-', ' ')}"
+        short = {"asyncpg": "apg", "psycopg": "pg3", "psycopg2": "pg2", "sqlmodel": "sm"}
+        parts = (self.concurrency, self.db_driver, self.orm, self.target)
+        name = "Svc " + " ".join(short.get(part, part[:2]) for part in parts)
         return {
             "project_name": name,
             "concurrency": self.concurrency,
@@ -72,7 +74,7 @@ class Combination:
 
     @property
     def package_name(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "_", f"svc {self.id}".lower())
+        return re.sub(r"[^a-z0-9]+", "_", self.answers["project_name"].lower())
 
 
 def all_combinations() -> Iterator[Combination]:

@@ -89,3 +89,24 @@ def test_without_docker_only_the_container_files_are_left_out(
     for name, text in without_docker.items():
         if name.endswith(".py") or name.startswith(("src/", "tests/", "migrations/")):
             assert text == with_docker[name], f"{name} differs without Docker"
+
+
+@pytest.mark.xdist_group("sync-psycopg-sqlalchemy")
+def test_longest_names_and_descriptions_still_pass_lint_and_types(
+    tmp_path: Path, environments: ProjectEnvironments
+) -> None:
+    combination = Combination(
+        "sync", "psycopg", "sqlalchemy", {"deployment": "managed", "cloud_provider": "aws"}
+    )
+    answers = {
+        **combination.answers,
+        "project_name": "A Service With A Name That Is Exactly Sixty Characters Longer",
+        "package_name": "a_package_named_thirty_chars_x",
+        "description": "A long description, " * 15 + "that wraps.",
+    }
+    project = render(tmp_path / "long", answers)
+    env = environments.sync(project, combination.dependency_set)
+
+    run(["ruff", "check", "."], project, env)
+    run(["ruff", "format", "--check", "."], project, env)
+    run(["mypy"], project, env)
