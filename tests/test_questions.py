@@ -88,9 +88,10 @@ def test_data_file_renders_without_prompts_or_trust(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert "def get_session() -> Iterator[Session]:" in (
-        tmp_path / "p" / "src" / "orders_service" / "db.py"
-    ).read_text()
+    assert (
+        "def get_session() -> Iterator[Session]:"
+        in (tmp_path / "p" / "src" / "orders_service" / "db.py").read_text()
+    )
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,10 @@ def rendered_files(project: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "combination",
-    [pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.dependency_set)) for c in WITH_DOCKER],
+    [
+        pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.dependency_set))
+        for c in WITH_DOCKER
+    ],
 )
 def test_rendered_project_passes_lint_types_migrations_and_its_tests(
     combination: Combination, tmp_path: Path, postgres: Any, environments: ProjectEnvironments
@@ -62,7 +65,9 @@ def test_rendered_project_passes_lint_types_migrations_and_its_tests(
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.id)
-def test_rendered_files_have_no_template_leftovers(combination: Combination, tmp_path: Path) -> None:
+def test_rendered_files_have_no_template_leftovers(
+    combination: Combination, tmp_path: Path
+) -> None:
     files = rendered_files(render(tmp_path / "project", combination.answers))
 
     for name, text in files.items():
