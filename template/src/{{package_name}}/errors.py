@@ -31,7 +31,7 @@ def is_transient(error: DBAPIError) -> bool:
     if code is not None:
         return code.startswith(TRANSIENT_SQLSTATE_CLASSES)
     # No SQLSTATE: the connection itself failed (refused, reset, closed mid-operation).
-    return error.connection_invalidated or isinstance(error.orig, OSError) or code is None
+    return True
 
 
 def unavailable(request: Request, error: BaseException) -> JSONResponse:
