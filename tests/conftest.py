@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 
+# The resilience tests' fixtures and their table of measured figures.
+pytest_plugins = ["faults.fixtures", "faults.report"]
+
 LOCAL_POSTGRES_PATH = Path(__file__).parent.parent / "template" / "tests" / "local_postgres.py"
 
 

@@ -1,0 +1,169 @@
+"""A real PgBouncer in transaction mode (Debian's `pgbouncer`), as Neon's pooled endpoint is.
+
+It runs as the `postgres` OS user when the tests run as root (it refuses root), on a free port,
+with TLS toward the clients (a self-signed certificate) and toward the server, and SCRAM on both
+sides. PgBouncer 1.18 cannot do SCRAM channel binding, so that hop uses channel_binding=prefer.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .app import free_port
+
+START_TIMEOUT_SECONDS = 15.0
+POOL_SIZE = 20
+INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (.ci/run does it)"
+
+
+def find_pgbouncer() -> str | None:
+    return shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/sbin")
+
+
+class PgBouncer:
+    """Transaction pooling in front of a LocalPostgres, for as long as the context lasts."""
+
+    def __init__(self, postgres: Any, listen_addresses: Sequence[str] = ("127.0.0.1",)) -> None:
+        executable = find_pgbouncer()
+        if executable is None:
+            raise RuntimeError(INSTALL_HINT)
+        self._executable = executable
+        self._postgres = postgres
+        self._dir = Path()
+        self._listen = listen_addresses
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+    def url(self, database: str, host: str = "127.0.0.1") -> str:
+        return f"postgresql://postgres:postgres@{host}:{self.port}/{database}"
+
+    @property
+    def log_file(self) -> Path:
+        return self._dir / "pgbouncer.log"
+
+    def __enter__(self) -> PgBouncer:
+        # Not under pytest's tmp_path: the postgres user cannot enter root's 0700 directories.
+        self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
+        self._write_files()
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [self._executable, str(self._dir / "pgbouncer.ini")],
+                cwd=self._dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=self._user.pw_uid if self._user else None,
+                group=self._user.pw_gid if self._user else None,
+                extra_groups=[] if self._user else None,
+            )
+        try:
+            self._wait_until_listening()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def clients(self, application_name: str) -> int:
+        """Client connections of one application, from PgBouncer's admin console."""
+        result = subprocess.run(
+            [
+                str(self._postgres.pg_bin_dir / "psql"),
+                "-X",
+                "-A",
+                "-F",
+                "|",
+                "-c",
+                "SHOW CLIENTS",
+                f"host=127.0.0.1 port={self.port} dbname=pgbouncer user=postgres sslmode=require",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PGPASSWORD": "postgres"},
+            timeout=30,
+            check=True,
+        )
+        header, *rows = result.stdout.splitlines()
+        column = header.split("|").index("application_name")
+        return sum(1 for row in rows if "|" in row and row.split("|")[column] == application_name)
+
+    def _write_files(self) -> None:
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec",
+                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+                "-subj", "/CN=127.0.0.1",
+                "-keyout", str(self._dir / "client.key"),
+                "-out", str(self._dir / "client.crt"),
+            ],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )  # fmt: skip
+        (self._dir / "userlist.txt").write_text('"postgres" "postgres"\n')
+        (self._dir / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={self._postgres.port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = {','.join(self._listen)}\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {POOL_SIZE}\n"
+            "max_client_conn = 2000\n"
+            "auth_type = scram-sha-256\n"
+            f"auth_file = {self._dir / 'userlist.txt'}\n"
+            "admin_users = postgres\n"
+            "client_tls_sslmode = require\n"
+            f"client_tls_cert_file = {self._dir / 'client.crt'}\n"
+            f"client_tls_key_file = {self._dir / 'client.key'}\n"
+            "server_tls_sslmode = require\n"
+        )
+        for path in (self._dir, *self._dir.iterdir()):
+            if self._user is not None:
+                os.chown(path, self._user.pw_uid, self._user.pw_gid)
+            if path.is_file():
+                path.chmod(0o600)
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited:\n{self.log_tail()}")
+            try:
+                socket.create_connection((self._listen[0], self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"pgbouncer not listening after {START_TIMEOUT_SECONDS} s")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def _stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""Rendered projects for the fault suite: which combinations, and how each is set up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rendering import Combination, ProjectEnvironments, render, run
+
+# One ORM per driver keeps four shared environments while both ORMs are exercised.
+DRIVERS = (("async", "asyncpg", "sqlmodel"), ("async", "psycopg", "sqlalchemy"),
+           ("sync", "psycopg", "sqlmodel"), ("sync", "psycopg2", "sqlalchemy"))  # fmt: skip
+PROFILES: dict[str, dict[str, str]] = {
+    "managed": {"deployment": "managed", "cloud_provider": "aws"},
+    "neon-pooled": {"deployment": "neon", "neon_endpoint": "pooled"},
+    "neon-direct": {"deployment": "neon", "neon_endpoint": "direct"},
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A driver and a target profile: what a fault test renders and runs."""
+
+    combination: Combination
+    profile: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.combination.concurrency}-{self.combination.db_driver}-{self.profile}"
+
+    @property
+    def driver(self) -> str:
+        return f"{self.combination.db_driver} ({self.combination.concurrency})"
+
+    @property
+    def pooled(self) -> bool:
+        return self.profile == "neon-pooled"
+
+    @property
+    def database(self) -> str:
+        return self.id.replace("-", "_")
+
+
+def cases(profiles: tuple[str, ...] = tuple(PROFILES)) -> Iterator[Case]:
+    for concurrency, driver, orm in DRIVERS:
+        for profile in profiles:
+            yield Case(Combination(concurrency, driver, orm, PROFILES[profile]), profile)
+
+
+def prepare(
+    case: Case, root: Path, environments: ProjectEnvironments
+) -> tuple[Path, dict[str, str]]:
+    """Render the project and install it; return its directory and environment."""
+    project = render(root / case.id, case.combination.answers)
+    return project, environments.sync(project, case.combination.dependency_set)
+
+
+def database_env(
+    case: Case, url: str, *, direct_url: str | None = None, **overrides: Any
+) -> dict[str, str]:
+    """The app's environment: the production TLS settings of its profile, 2 workers, 1 instance."""
+    env = {
+        "DATABASE_URL": url,
+        "DATABASE_DIRECT_URL": direct_url or url,
+        "APP_NAME": f"fault-{case.database}"[:63],
+        "WEB_CONCURRENCY": "2",
+        "APP_INSTANCES": "1",
+        # The throwaway cluster's max_connections (local_postgres.py's default).
+        "DB_MAX_CONNECTIONS": "300",
+        "LOG_LEVEL": "WARNING",
+    }
+    if case.pooled:
+        # PgBouncer cannot do SCRAM channel binding; Neon's pooler can. TLS stays required.
+        env["DB_CHANNEL_BINDING"] = "prefer"
+    return env | {name: str(value) for name, value in overrides.items()}
+
+
+def migrate(project: Path, env: Mapping[str, str]) -> None:
+    run(["alembic", "upgrade", "head"], project, env)

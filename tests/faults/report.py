@@ -1,0 +1,70 @@
+"""The measured figures of every fault, as one table in the terminal summary and in a file.
+
+A pytest plugin (tests/conftest.py loads it). Tests call the `figures` fixture; under xdist
+each worker hands its rows to the controller through `workeroutput`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+COLUMNS = ("fault", "driver", "profile", "requests", "failed", "max s", "recovery s", "bound s")
+ROWS = pytest.StashKey[list[dict[str, Any]]]()
+REPORT_NAME = "resilience-figures.md"
+
+
+def _rows(config: pytest.Config) -> list[dict[str, Any]]:
+    return config.stash.setdefault(ROWS, [])
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record one row: figures(fault=..., driver=..., profile=..., requests=..., ...)."""
+
+    def record(**row: Any) -> None:
+        _rows(request.config).append(row)
+
+    return record
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["resilience_figures"] = json.dumps(_rows(session.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    rows = getattr(node, "workeroutput", {}).get("resilience_figures")
+    if rows:
+        _rows(node.config).extend(json.loads(rows))
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    ordered = sorted(rows, key=lambda row: (row["fault"], row["driver"], row["profile"]))
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+        *("| " + " | ".join(cell(row.get(c, "")) for c in COLUMNS) + " |" for row in ordered),
+    ]
+    return "\n".join(lines)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    rows = _rows(config)
+    if not rows or hasattr(config, "workerinput"):
+        return
+    text = table(rows)
+    path = Path(config._tmp_path_factory.getbasetemp()) / REPORT_NAME  # type: ignore[attr-defined]
+    path.write_text(text + "\n")
+    terminalreporter.write_sep("=", "what the rendered project survives (measured)")
+    terminalreporter.write_line(text)
+    terminalreporter.write_line(f"(also in {path})")

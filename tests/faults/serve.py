@@ -1,0 +1,92 @@
+"""Serve a rendered project against a throwaway database, directly or through PgBouncer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rendering import ProjectEnvironments
+
+from . import server
+from .app import RunningApp
+from .netns import NetworkNamespace
+from .pgbouncer import POOL_SIZE, PgBouncer
+from .project import Case, database_env, migrate, prepare
+
+SEED_ITEMS = 5
+
+
+@dataclass
+class Served:
+    case: Case
+    app: RunningApp
+    postgres: Any
+    database: str
+    item_ids: list[int]
+    pgbouncer: PgBouncer | None
+
+    def backends(self) -> int:
+        return len(server.backend_states(self.postgres, self.database))
+
+    def assert_no_leaks(self) -> None:
+        """No session left `idle in transaction`; no more connections than the pools allow."""
+        assert server.idle_in_transaction(self.postgres, self.database) == 0
+        limit = self.app.pool_limit()
+        if self.pgbouncer is None:
+            assert self.backends() <= limit
+        else:
+            assert self.pgbouncer.clients(self.app.env["APP_NAME"]) <= limit
+            assert self.backends() <= POOL_SIZE
+
+    def diagnostics(self) -> str:
+        text = f"--- app log\n{self.app.log_tail()}"
+        if self.pgbouncer is not None:
+            text += f"\n--- pgbouncer log\n{self.pgbouncer.log_tail()}"
+        return text
+
+
+@contextmanager
+def served_app(
+    case: Case,
+    postgres: Any,
+    workdir: Path,
+    environments: ProjectEnvironments,
+    *,
+    database: str,
+    namespace: NetworkNamespace | None = None,
+    database_settings: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Iterator[Served]:
+    """Render, migrate and serve; behind PgBouncer for the Neon pooled profile.
+
+    With a namespace the app runs inside it and reaches the server (or PgBouncer) at the
+    namespace's host address, where the cluster must listen too.
+    """
+    project, env = prepare(case, workdir, environments)
+    direct_url = postgres.create_database(database)
+    migrate(project, env | database_env(case, direct_url))
+    for name, value in (database_settings or {}).items():
+        postgres.execute(f"ALTER DATABASE {database} SET {name} = '{value}'")
+    host = namespace.host_address if namespace else "127.0.0.1"
+    with ExitStack() as stack:
+        pgbouncer = None
+        if case.pooled:
+            listen = ("127.0.0.1", host) if namespace else ("127.0.0.1",)
+            pgbouncer = stack.enter_context(PgBouncer(postgres, listen))
+            url = pgbouncer.url(database, host)
+        else:
+            url = direct_url.replace("@127.0.0.1:", f"@{host}:")
+        app_env = env | database_env(case, url, direct_url=direct_url, **overrides)
+        log_file = workdir / f"{database}.app.log"
+        app = stack.enter_context(
+            RunningApp(project, case.combination.package_name, app_env, log_file, namespace)
+        )
+        item_ids = []
+        for number in range(SEED_ITEMS):
+            status, body = app.post("/items", {"name": f"seed-{number}"})
+            assert status == 201, (status, body, app.log_tail())
+            item_ids.append(body["id"])
+        yield Served(case, app, postgres, database, item_ids, pgbouncer)
