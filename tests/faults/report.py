@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from .load import LoadResult
+from .project import Case
+
 COLUMNS = ("fault", "driver", "profile", "requests", "failed", "max s", "recovery s", "bound s")
 ROWS = pytest.StashKey[list[dict[str, Any]]]()
 REPORT_NAME = "resilience-figures.md"
@@ -24,9 +27,22 @@ def _rows(config: pytest.Config) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
-    """Record one row: figures(fault=..., driver=..., profile=..., requests=..., ...)."""
+    """Record one row: figures(fault=..., case=..., result=..., recovery=..., bound=...)."""
 
-    def record(**row: Any) -> None:
+    def record(
+        *, fault: str, case: Case, result: LoadResult, recovery: float | None = None,
+        bound: float | None = None,
+    ) -> None:  # fmt: skip
+        row = {
+            "fault": fault,
+            "driver": case.driver,
+            "profile": case.profile,
+            "requests": len(result.requests),
+            "failed": len(result.failures),
+            "max s": result.max_latency,
+            "recovery s": "" if recovery is None else recovery,
+            "bound s": "" if bound is None else bound,
+        }
         _rows(request.config).append(row)
 
     return record
