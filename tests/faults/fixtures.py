@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rendering import ProjectEnvironments
 
+from .netns import NetworkNamespace, network_namespace
 from .project import Case
 from .serve import Served, served_app
 
@@ -31,3 +35,70 @@ def served(
     workdir = tmp_path_factory.mktemp(case.id)
     with served_app(case, postgres, workdir, fault_environments, database=case.database) as app:
         yield app
+
+
+# Client timeouts shortened through the rendered settings' environment, so that each fault
+# outlasts them: a request must end by a deadline, not when the fault ends.
+SHORT_TIMEOUTS = {
+    "DB_CONNECT_TIMEOUT": 2,
+    "DB_POOL_TIMEOUT": 2,
+    "DB_STATEMENT_TIMEOUT": 2,
+    "DB_IDLE_IN_TRANSACTION_TIMEOUT": 5,
+    "DB_TCP_USER_TIMEOUT": 3,
+    "DB_KEEPALIVES_IDLE": 1,
+    "DB_KEEPALIVES_INTERVAL": 1,
+    "DB_KEEPALIVES_COUNT": 3,
+    "HEALTH_TIMEOUT": 1,
+}
+
+
+@dataclass
+class FaultRig:
+    """A cluster of its own, a network namespace, and the app inside it with short timeouts."""
+
+    case: Case
+    namespace: NetworkNamespace
+    cluster: Any
+    served: Served
+    workdir: Path
+    environments: ProjectEnvironments
+
+    @contextmanager
+    def app_through_proxy(self) -> Iterator[Served]:
+        """A second app of the same project whose every connection passes a StallingProxy."""
+        with served_app(
+            self.case, self.cluster, self.workdir / "proxied", self.environments,
+            database=f"{self.case.database}_proxied", namespace=self.namespace,
+            through_proxy=True, **SHORT_TIMEOUTS,
+        ) as served:  # fmt: skip
+            yield served
+
+
+@pytest.fixture(scope="session")
+def fault_rig(
+    request: pytest.FixtureRequest,
+    local_postgres_module: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    fault_environments: ProjectEnvironments,
+) -> Iterator[FaultRig]:
+    """The full fault set's rig for one case (indirect parameter): restarts hit only it."""
+    case: Case = request.param
+    workdir = tmp_path_factory.mktemp(f"full-{case.id}")
+    with network_namespace() as namespace:
+        cluster = local_postgres_module.LocalPostgres(
+            ssl=True, settings={"listen_addresses": f"127.0.0.1,{namespace.host_address}"}
+        )
+        try:
+            cluster.start()
+            hba = cluster.data_dir / "pg_hba.conf"
+            hba.write_text(
+                hba.read_text() + f"hostssl all all {namespace.inner_address}/32 scram-sha-256\n"
+            )
+            cluster.execute("SELECT pg_reload_conf()")
+            with served_app(
+                case, cluster, workdir / "app", fault_environments, database=case.database,
+                namespace=namespace, **SHORT_TIMEOUTS,
+            ) as served:  # fmt: skip
+                yield FaultRig(case, namespace, cluster, served, workdir, fault_environments)
+        finally:
+            cluster.stop()

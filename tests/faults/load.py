@@ -50,10 +50,17 @@ class LoadResult:
     def max_latency(self) -> float:
         return max((request.latency for request in self.requests), default=0.0)
 
-    def first_success_after(self, moment: float) -> Request | None:
-        """The success that ended first among requests started after `moment`."""
-        later = [r for r in self.requests if r.ok and r.start >= moment]
-        return min(later, key=lambda request: request.end, default=None)
+    def recovery_after(self, moment: float) -> float | None:
+        """Seconds from `moment` to the end of the first success that ended after it."""
+        ends = [request.end for request in self.requests if request.ok and request.end > moment]
+        return min(ends) - moment if ends else None
+
+    def started_between(self, start: float, end: float) -> LoadResult:
+        return LoadResult([r for r in self.requests if start <= r.start < end])
+
+    def failures_outside(self, start: float, end: float) -> list[Request]:
+        """Failures of requests that did not overlap the window [start, end]."""
+        return [r for r in self.failures if r.end < start or r.start > end]
 
     def summary(self) -> str:
         return (

@@ -49,6 +49,18 @@ def cases(profiles: tuple[str, ...] = tuple(PROFILES)) -> Iterator[Case]:
             yield Case(Combination(concurrency, driver, orm, PROFILES[profile]), profile)
 
 
+def full_set_cases() -> Iterator[Case]:
+    """One case per driver for the full fault set; PgBouncer's profile goes with asyncpg."""
+    profiles = {"asyncpg": "neon-pooled", "psycopg2": "managed"}
+    for case in cases():
+        driver = case.combination.db_driver
+        wanted = profiles.get(
+            driver, "managed" if case.combination.concurrency == "async" else "neon-direct"
+        )
+        if case.profile == wanted:
+            yield case
+
+
 def prepare(
     case: Case, root: Path, environments: ProjectEnvironments
 ) -> tuple[Path, dict[str, str]]:

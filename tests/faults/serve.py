@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from .app import RunningApp
 from .netns import NetworkNamespace
 from .pgbouncer import POOL_SIZE, PgBouncer
 from .project import Case, database_env, migrate, prepare
+from .proxy import StallingProxy
 
 SEED_ITEMS = 5
 
@@ -27,6 +29,7 @@ class Served:
     database: str
     item_ids: list[int]
     pgbouncer: PgBouncer | None
+    proxy: StallingProxy | None = None
 
     def backends(self) -> int:
         return len(server.backend_states(self.postgres, self.database))
@@ -40,6 +43,17 @@ class Served:
         else:
             assert self.pgbouncer.clients(self.app.env["APP_NAME"]) <= limit
             assert self.backends() <= POOL_SIZE
+
+    def wait_until_clean(self, timeout: float) -> None:
+        """assert_no_leaks once the server has ended what a fault abandoned (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.assert_no_leaks()
+                return
+            except AssertionError:
+                time.sleep(0.25)
+        self.assert_no_leaks()
 
     def diagnostics(self) -> str:
         text = f"--- app log\n{self.app.log_tail()}"
@@ -58,12 +72,14 @@ def served_app(
     database: str,
     namespace: NetworkNamespace | None = None,
     database_settings: Mapping[str, str] | None = None,
+    through_proxy: bool = False,
     **overrides: Any,
 ) -> Iterator[Served]:
     """Render, migrate and serve; behind PgBouncer for the Neon pooled profile.
 
     With a namespace the app runs inside it and reaches the server (or PgBouncer) at the
-    namespace's host address, where the cluster must listen too.
+    namespace's host address, where the cluster must listen too. With through_proxy a
+    StallingProxy sits between the app and the server (or PgBouncer).
     """
     project, env = prepare(case, workdir, environments)
     direct_url = postgres.create_database(database)
@@ -72,13 +88,17 @@ def served_app(
         postgres.execute(f"ALTER DATABASE {database} SET {name} = '{value}'")
     host = namespace.host_address if namespace else "127.0.0.1"
     with ExitStack() as stack:
-        pgbouncer = None
+        pgbouncer = proxy = None
+        upstream = ("127.0.0.1", postgres.port)
         if case.pooled:
             listen = ("127.0.0.1", host) if namespace else ("127.0.0.1",)
             pgbouncer = stack.enter_context(PgBouncer(postgres, listen))
-            url = pgbouncer.url(database, host)
-        else:
-            url = direct_url.replace("@127.0.0.1:", f"@{host}:")
+            upstream = ("127.0.0.1", pgbouncer.port)
+        address = (host, upstream[1])
+        if through_proxy:
+            proxy = stack.enter_context(StallingProxy(host, *upstream))
+            address = (host, proxy.port)
+        url = direct_url.replace(f"@127.0.0.1:{postgres.port}/", "@{}:{}/".format(*address))
         app_env = env | database_env(case, url, direct_url=direct_url, **overrides)
         log_file = workdir / f"{database}.app.log"
         app = stack.enter_context(
@@ -89,4 +109,4 @@ def served_app(
             status, body = app.post("/items", {"name": f"seed-{number}"})
             assert status == 201, (status, body, app.log_tail())
             item_ids.append(body["id"])
-        yield Served(case, app, postgres, database, item_ids, pgbouncer)
+        yield Served(case, app, postgres, database, item_ids, pgbouncer, proxy)

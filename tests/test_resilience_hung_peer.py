@@ -1,0 +1,56 @@
+"""Async drivers: a peer that accepts but never answers gets a 503 within the command timeout.
+
+A proxy between the app and the server keeps the connections open and acknowledged but stops
+forwarding, as a hung server or pooler would: TCP timeouts see nothing wrong, so only the
+client-side command timeout (statement timeout + connect timeout) can end each request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from faults.fixtures import SHORT_TIMEOUTS, FaultRig
+from faults.load import Load, run_load
+from faults.project import full_set_cases
+
+CASES = [
+    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(f"full-{case.id}"))
+    for case in full_set_cases()
+    if case.combination.concurrency == "async"
+]
+STALL_SECONDS = 8
+
+
+@pytest.mark.parametrize("fault_rig", CASES, indirect=True)
+def test_a_peer_that_stops_answering_gets_503_within_the_command_timeout(
+    fault_rig: FaultRig, figures: Callable[..., None]
+) -> None:
+    command_timeout = SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
+    bound = command_timeout + 1.0
+    with fault_rig.app_through_proxy() as served:
+        assert served.proxy is not None
+        warm_up = run_load(served.app, concurrency=8, duration=1, item_ids=served.item_ids)
+        with Load(
+            served.app, concurrency=8, duration=STALL_SECONDS + 4, item_ids=served.item_ids
+        ) as load:
+            time.sleep(1)
+            served.proxy.stall()
+            stalled_at = time.monotonic()
+            try:
+                time.sleep(STALL_SECONDS)
+            finally:
+                served.proxy.resume()
+            resumed_at = time.monotonic()
+            result = load.result()
+        during = result.started_between(stalled_at, resumed_at - bound)
+        figures(fault=f"peer stops answering {STALL_SECONDS} s (proxy)", case=served.case,
+                result=result, recovery=result.recovery_after(resumed_at), bound=bound)  # fmt: skip
+
+        context = f"{result.summary()}\n{served.diagnostics()}"
+        assert not warm_up.failures, warm_up.summary()
+        assert during.requests and during.statuses[503] == len(during.requests), context
+        assert result.max_latency <= bound, context
+        served.wait_until_clean(SHORT_TIMEOUTS["DB_IDLE_IN_TRANSACTION_TIMEOUT"] + 5)

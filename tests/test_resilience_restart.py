@@ -1,0 +1,47 @@
+"""A server restart under load fails requests only while the server is down.
+
+`pg_ctl restart -m fast` under a load from another process: requests fail only while the server
+is down, the first success comes within 1 s of the server accepting connections again, and no
+request takes longer than the connect timeout plus 1 s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from faults.fixtures import SHORT_TIMEOUTS, FaultRig
+from faults.load import Load
+from faults.project import full_set_cases
+
+CASES = [
+    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(f"full-{case.id}"))
+    for case in full_set_cases()
+]
+RECOVERY_SECONDS = 1.0
+
+
+@pytest.mark.parametrize("fault_rig", CASES, indirect=True)
+def test_a_fast_restart_fails_requests_only_while_the_server_is_down(
+    fault_rig: FaultRig, figures: Callable[..., None]
+) -> None:
+    served = fault_rig.served
+    with Load(served.app, concurrency=16, duration=8, item_ids=served.item_ids) as load:
+        time.sleep(2)
+        down_at = time.monotonic()
+        fault_rig.cluster.restart("fast")
+        # restart() returns once pg_isready succeeds: the server accepts connections again.
+        ready_at = time.monotonic()
+        result = load.result()
+    bound = SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"] + 1.0
+    recovery = result.recovery_after(ready_at)
+    figures(fault="pg_ctl restart -m fast", case=served.case, result=result,
+            recovery=recovery, bound=bound)  # fmt: skip
+
+    context = f"{result.summary()}, down {ready_at - down_at:.2f} s\n{served.diagnostics()}"
+    assert result.failures_outside(down_at, ready_at + RECOVERY_SECONDS) == [], context
+    assert recovery is not None and recovery <= RECOVERY_SECONDS, context
+    assert result.max_latency <= bound, context
+    served.assert_no_leaks()
