@@ -52,5 +52,5 @@ def test_a_peer_that_stops_answering_gets_503_within_the_command_timeout(
         context = f"{result.summary()}\n{served.diagnostics()}"
         assert not warm_up.failures, warm_up.summary()
         assert during.requests and during.statuses[503] == len(during.requests), context
-        assert result.max_latency <= bound, context
+        assert (slowest := result.max_latency) <= bound, f"slowest {slowest:.2f} s; {context}"
         served.wait_until_clean(SHORT_TIMEOUTS["DB_IDLE_IN_TRANSACTION_TIMEOUT"] + 5)

@@ -2,8 +2,9 @@
 
 The app runs in a network namespace; its link to the server goes down for 10 s, so packets
 vanish with no reset. With the client timeouts shortened through the environment, every request
-is answered (503 or success) within the timeout that notices a dead connection plus 2 s, and
-the app serves again within 2 s after the link comes back.
+is answered (503 or success) within the timeouts it can meet plus 2 s: the one that notices a
+dead pooled connection, then the connect timeout of the fresh connection the pool tries next.
+The app serves again within 2 s after the link comes back.
 """
 
 from __future__ import annotations
@@ -49,14 +50,14 @@ def test_a_silent_drop_answers_every_request_within_the_client_timeouts(
             fault_rig.namespace.restore()
         restored_at = time.monotonic()
         result = load.result()
-    bound = dead_connection_timeout(served.case) + 2.0
+    bound = dead_connection_timeout(served.case) + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"] + 2.0
     recovery = result.recovery_after(restored_at)
     figures(fault=f"silent drop {DROP_SECONDS} s (netns link down)", case=served.case,
             result=result, recovery=recovery, bound=bound)  # fmt: skip
 
     context = f"{result.summary()}\n{served.diagnostics()}"
     assert result.statuses[503] > 0, "the drop must have failed requests: " + context
-    assert result.max_latency <= bound, context
+    assert (slowest := result.max_latency) <= bound, f"slowest {slowest:.2f} s; {context}"
     assert recovery is not None and recovery <= RECOVERY_SECONDS, context
     after = result.started_between(restored_at + RECOVERY_SECONDS, float("inf"))
     assert after.failures == [], context

@@ -79,6 +79,8 @@ class RunningApp:
             str(WORKERS),
             "--timeout-graceful-shutdown",
             "5",
+            # The app's own log lines (503 causes) are the evidence; access lines would bury them.
+            "--no-access-log",
         ]
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
