@@ -63,9 +63,12 @@ class LoadResult:
         return [r for r in self.failures if r.end < start or r.start > end]
 
     def summary(self) -> str:
+        first = min((request.start for request in self.requests), default=0.0)
+        slowest = sorted(self.requests, key=lambda request: -request.latency)[:5]
         return (
             f"{len(self.requests)} requests, statuses {dict(sorted(self.statuses.items()))}, "
-            f"max latency {self.max_latency:.2f} s"
+            f"max latency {self.max_latency:.2f} s; slowest (status, start s, latency s): "
+            + ", ".join(f"({r.status}, {r.start - first:.2f}, {r.latency:.2f})" for r in slowest)
         )
 
 

@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _ip(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -74,6 +75,11 @@ def network_namespace(slot: int = 0) -> Iterator[NetworkNamespace]:
         _ip(*inside, "addr", "add", f"{namespace.inner_address}/30", "dev", inner_interface)
         _ip(*inside, "link", "set", inner_interface, "up")
         _ip(*inside, "link", "set", "lo", "up")
+        # Fixed neighbour entries: with the link down, ARP would fail after a few seconds and
+        # connects would get "No route to host" at once; a silent drop answers nothing at all.
+        host_mac = Path(f"/sys/class/net/{namespace.host_interface}/address").read_text().strip()
+        _ip(*inside, "neigh", "replace", namespace.host_address, "lladdr", host_mac,
+            "dev", inner_interface, "nud", "permanent")  # fmt: skip
         yield namespace
     finally:
         # Deleting the namespace destroys its end of the pair, and with it the host end.

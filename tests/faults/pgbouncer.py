@@ -22,7 +22,8 @@ from typing import Any
 from .app import free_port
 
 START_TIMEOUT_SECONDS = 15.0
-POOL_SIZE = 20
+# Neon sizes its pooler's server pool at 0.9 x max_connections: 90 at 0.25 CU (104).
+POOL_SIZE = 90
 INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (.ci/run does it)"
 
 

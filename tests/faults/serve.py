@@ -56,9 +56,9 @@ class Served:
         self.assert_no_leaks()
 
     def diagnostics(self) -> str:
-        text = f"--- app log\n{self.app.log_tail()}"
+        text = f"--- app log\n{self.app.log_tail(20)}"
         if self.pgbouncer is not None:
-            text += f"\n--- pgbouncer log\n{self.pgbouncer.log_tail()}"
+            text += f"\n--- pgbouncer log\n{self.pgbouncer.log_tail(8)}"
         return text
 
 
