@@ -25,7 +25,7 @@ from versions import (
     commit_all,
     files_with_conflict_markers,
     git,
-    older_release,
+    older_and_current,
     unmerged_paths,
     update,
 )
@@ -63,10 +63,7 @@ USER_ENV = "DATABASE_URL=postgresql://orders:secret@db.internal/orders\nWEB_CONC
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory: pytest.TempPathFactory) -> TemplateReleases:
-    releases = TemplateReleases(tmp_path_factory.mktemp("releases") / "template")
-    releases.release("1.0.0", older_release)
-    releases.release("1.1.0")
-    return releases
+    return older_and_current(tmp_path_factory.mktemp("releases") / "template")
 
 
 @pytest.fixture(scope="module")

@@ -162,3 +162,11 @@ def older_release(template: Path) -> None:
     main.write_text(f"{OLD_MAIN_SUMMARY}\n{rest}")
     (template / ADDED_IN_NEWER).unlink()
     (template / REMOVED_IN_NEWER).write_text('"""Dropped by the newer release."""\n')
+
+
+def older_and_current(path: Path) -> TemplateReleases:
+    """1.0.0 (`older_release`) and 1.1.0 (the current tree)."""
+    releases = TemplateReleases(path)
+    releases.release("1.0.0", older_release)
+    releases.release("1.1.0")
+    return releases
