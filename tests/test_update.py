@@ -58,7 +58,7 @@ async def test_version_is_served(client: httpx.AsyncClient) -> None:
     assert response.json() == {"version": "2024.6"}
 '''
 USER_README_SECTION = "\n## On call\n\nPage the orders team.\n"
-USER_ENV = "DATABASE_URL=postgresql://orders:secret@db.internal/orders\nWEB_CONCURRENCY=3\n"
+USER_ENV = "# staging\nDATABASE_URL=postgresql://orders:secret@db.internal/orders\n"
 
 
 @pytest.fixture(scope="module")
