@@ -2,7 +2,9 @@
 
 A proxy between the app and the server keeps the connections open and acknowledged but stops
 forwarding, as a hung server or pooler would: TCP timeouts see nothing wrong, so only the
-client-side command timeout (statement timeout + connect timeout) can end each request.
+client-side command timeout (statement timeout + connect timeout) can end each request. A
+request may meet two deadlines in a row: pre-ping's query times out, and the pool's attempt at
+a fresh connection then waits out the connect timeout; the bound allows both, plus 1 s.
 """
 
 from __future__ import annotations
@@ -16,8 +18,18 @@ from faults.fixtures import SHORT_TIMEOUTS, FaultRig
 from faults.load import Load, run_load
 from faults.project import full_set_cases
 
+NO_COMMAND_TIMEOUT = pytest.mark.xfail(
+    strict=True,
+    reason="psycopg has no client-side command timeout: a hung peer holds each request for as "
+    "long as it hangs (measured: 8 s stall, every request 200 after 8 s)",
+)
 CASES = [
-    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(f"full-{case.id}"))
+    pytest.param(
+        case,
+        id=case.id,
+        marks=[pytest.mark.xdist_group(f"full-{case.id}")]
+        + ([NO_COMMAND_TIMEOUT] if case.combination.db_driver == "psycopg" else []),
+    )
     for case in full_set_cases()
     if case.combination.concurrency == "async"
 ]
@@ -28,8 +40,9 @@ STALL_SECONDS = 8
 def test_a_peer_that_stops_answering_gets_503_within_the_command_timeout(
     fault_rig: FaultRig, figures: Callable[..., None]
 ) -> None:
-    command_timeout = SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
-    bound = command_timeout + 1.0
+    connect_timeout = SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
+    command_timeout = SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + connect_timeout
+    bound = command_timeout + connect_timeout + 1.0
     with fault_rig.app_through_proxy() as served:
         assert served.proxy is not None
         warm_up = run_load(served.app, concurrency=8, duration=1, item_ids=served.item_ids)

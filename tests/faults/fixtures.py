@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +14,17 @@ import pytest
 from rendering import ProjectEnvironments
 
 from .netns import NetworkNamespace, network_namespace
+from .pgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT
+from .pgbouncer import find_pgbouncer
 from .project import Case
 from .serve import Served, served_app
+
+
+def skip_or_fail(reason: str) -> None:
+    # CI installs everything the suite needs, so there a missing piece is a failure.
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +42,8 @@ def served(
 ) -> Iterator[Served]:
     """The app of one case (indirect parameter), shared by the tests of that case."""
     case: Case = request.param
+    if case.pooled and find_pgbouncer() is None:
+        skip_or_fail(PGBOUNCER_INSTALL_HINT)
     workdir = tmp_path_factory.mktemp(case.id)
     with served_app(case, postgres, workdir, fault_environments, database=case.database) as app:
         yield app
@@ -83,6 +95,8 @@ def fault_rig(
 ) -> Iterator[FaultRig]:
     """The full fault set's rig for one case (indirect parameter): restarts hit only it."""
     case: Case = request.param
+    if os.geteuid() != 0:
+        skip_or_fail("the fault rig needs root: network namespaces, PostgreSQL as `postgres`")
     workdir = tmp_path_factory.mktemp(f"full-{case.id}")
     with network_namespace() as namespace:
         cluster = local_postgres_module.LocalPostgres(
