@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from faults.fixtures import SHORT_TIMEOUTS, FaultRig
+from faults.fixtures import SHORT_TIMEOUTS, FaultRig, as_params
 from faults.load import Load, run_load
 from faults.project import full_set_cases
 
@@ -23,16 +23,8 @@ NO_COMMAND_TIMEOUT = pytest.mark.xfail(
     reason="psycopg has no client-side command timeout: a hung peer holds each request for as "
     "long as it hangs (measured: 8 s stall, every request 200 after 8 s)",
 )
-CASES = [
-    pytest.param(
-        case,
-        id=case.id,
-        marks=[pytest.mark.xdist_group(f"full-{case.id}")]
-        + ([NO_COMMAND_TIMEOUT] if case.combination.db_driver == "psycopg" else []),
-    )
-    for case in full_set_cases()
-    if case.combination.concurrency == "async"
-]
+ASYNC_CASES = [case for case in full_set_cases() if case.combination.concurrency == "async"]
+CASES = as_params(ASYNC_CASES, group="full-", **{"async-psycopg": NO_COMMAND_TIMEOUT})
 STALL_SECONDS = 8
 
 

@@ -11,14 +11,12 @@ from collections.abc import Callable
 
 import pytest
 
+from faults.fixtures import as_params
 from faults.load import run_load
 from faults.project import cases
 from faults.serve import Served
 
-CASES = [
-    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.id))
-    for case in cases(profiles=("neon-pooled",))
-]
+CASES = as_params(cases(profiles=("neon-pooled",)))
 
 
 @pytest.mark.parametrize("served", CASES, indirect=True)

@@ -12,14 +12,11 @@ from collections.abc import Callable
 
 import pytest
 
-from faults.fixtures import SHORT_TIMEOUTS, FaultRig
+from faults.fixtures import SHORT_TIMEOUTS, FaultRig, as_params
 from faults.load import Load
 from faults.project import full_set_cases
 
-CASES = [
-    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(f"full-{case.id}"))
-    for case in full_set_cases()
-]
+CASES = as_params(full_set_cases(), group="full-")
 RECOVERY_SECONDS = 1.0
 
 

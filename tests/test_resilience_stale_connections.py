@@ -12,12 +12,13 @@ from collections.abc import Callable
 
 import pytest
 
+from faults.fixtures import as_params
 from faults.load import run_load
 from faults.project import cases
 from faults.serve import Served
 from faults.server import terminate_idle_backends
 
-CASES = [pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(case.id)) for case in cases()]
+CASES = as_params(cases())
 CONCURRENCY = 16
 
 

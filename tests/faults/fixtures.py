@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,45 @@ from .pgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT
 from .pgbouncer import find_pgbouncer
 from .project import Case
 from .serve import Served, served_app
+
+
+def as_params(cases: Iterable[Case], group: str = "", **marks_by_driver: Any) -> list[Any]:
+    """Cases as test parameters. The tests of one case form an xdist group, so that they run in
+    one worker and share its app (or rig); marks_by_driver adds a mark to one driver's case."""
+    return [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.xdist_group(group + case.id)]
+            + [mark for driver, mark in marks_by_driver.items() if case.id.startswith(driver)],
+        )
+        for case in cases
+    ]
+
+
+SHARED_FIXTURES = ("served", "fault_rig")
+
+
+def _shared_case(item: pytest.Item) -> str | None:
+    params: dict[str, Any] = getattr(getattr(item, "callspec", None), "params", {})
+    for name in SHARED_FIXTURES:
+        if name in params:
+            return f"{name}:{params[name].id}"
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests of one case back to back, so that its app or rig starts once.
+
+    pytest's own reordering interleaves cases across modules; this sorts only the tests that
+    share these fixtures, among the places they already hold (stable, so a case's tests keep
+    their order), the same way in every xdist worker.
+    """
+    keyed = [(index, key) for index, item in enumerate(items) if (key := _shared_case(item))]
+    moved = [items[index] for index, _ in sorted(keyed, key=lambda pair: pair[1])]
+    for (index, _), item in zip(keyed, moved, strict=True):
+        items[index] = item
 
 
 def skip_or_fail(reason: str) -> None:

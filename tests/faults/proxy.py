@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from types import TracebackType
 
 CHUNK = 65536
 
@@ -44,12 +43,7 @@ class StallingProxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._forwarding.set()
         asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)

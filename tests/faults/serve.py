@@ -36,13 +36,17 @@ class Served:
 
     def assert_no_leaks(self) -> None:
         """No session left `idle in transaction`; no more connections than the pools allow."""
-        assert server.idle_in_transaction(self.postgres, self.database) == 0
+        stuck = server.idle_in_transaction(self.postgres, self.database)
+        assert stuck == 0, f"{stuck} sessions idle in transaction"
         limit = self.app.pool_limit()
         if self.pgbouncer is None:
-            assert self.backends() <= limit
+            backends = self.backends()
+            assert backends <= limit, f"{backends} server sessions for a pool of {limit}"
         else:
-            assert self.pgbouncer.clients(self.app.env["APP_NAME"]) <= limit
-            assert self.backends() <= POOL_SIZE
+            clients = self.pgbouncer.clients(self.app.env["APP_NAME"])
+            assert clients <= limit, f"{clients} PgBouncer clients for a pool of {limit}"
+            backends = self.backends()
+            assert backends <= POOL_SIZE, f"{backends} server sessions for PgBouncer's {POOL_SIZE}"
 
     def wait_until_clean(self, timeout: float) -> None:
         """assert_no_leaks once the server has ended what a fault abandoned (bounded wait)."""
@@ -110,3 +114,5 @@ def served_app(
             assert status == 201, (status, body, app.log_tail())
             item_ids.append(body["id"])
         yield Served(case, app, postgres, database, item_ids, pgbouncer, proxy)
+    # A case's app may be started again (pytest -k, reruns): its database goes with it.
+    postgres.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
