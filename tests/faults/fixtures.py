@@ -103,6 +103,25 @@ SHORT_TIMEOUTS = {
 }
 
 
+# SQLAlchemy closes an invalidated asyncpg connection gracefully first, with a fixed 2 s
+# timeout (`close(timeout=2)` in the adapter's terminate()), before it aborts it.
+ASYNCPG_GRACEFUL_CLOSE_SECONDS = 2.0
+
+
+def dead_peer_wait(case: Case) -> float:
+    """The longest run of client deadlines one request can meet when its peer stops answering.
+
+    First the deadline that notices the pooled connection is dead (asyncpg: command_timeout,
+    then SQLAlchemy's graceful close; libpq: tcp_user_timeout), then the connect timeout of
+    the fresh connection the pool tries next.
+    """
+    connect = SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
+    if case.combination.db_driver == "asyncpg":
+        command_timeout = SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + connect
+        return command_timeout + ASYNCPG_GRACEFUL_CLOSE_SECONDS + connect
+    return SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + connect
+
+
 @dataclass
 class FaultRig:
     """A cluster of its own, a network namespace, and the app inside it with short timeouts."""

@@ -34,6 +34,9 @@ class Served:
     def backends(self) -> int:
         return len(server.backend_states(self.postgres, self.database))
 
+    def sessions_started_before(self, epoch_seconds: float) -> int:
+        return server.sessions_started_before(self.postgres, self.database, epoch_seconds)
+
     def assert_no_leaks(self) -> None:
         """No session left `idle in transaction`; no more connections than the pools allow."""
         stuck = server.idle_in_transaction(self.postgres, self.database)

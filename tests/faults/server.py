@@ -25,3 +25,11 @@ def terminate_idle_backends(postgres: Any, database: str) -> int:
         f"SELECT pg_terminate_backend(pid) {BACKENDS.format(database=database)} AND state = 'idle'"
     )
     return sum(row == "t" for row in rows.splitlines())
+
+
+def sessions_started_before(postgres: Any, database: str, epoch_seconds: float) -> int:
+    rows = postgres.execute(
+        f"SELECT count(*) {BACKENDS.format(database=database)} "
+        f"AND backend_start < to_timestamp({epoch_seconds})"
+    )
+    return int(rows.strip())
