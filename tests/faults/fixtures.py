@@ -21,13 +21,16 @@ from .serve import Served, served_app
 
 
 def as_params(cases: Iterable[Case], group: str = "", **marks_by_driver: Any) -> list[Any]:
-    """Cases as test parameters. The tests of one case form an xdist group, so that they run in
-    one worker and share its app (or rig); marks_by_driver adds a mark to one driver's case."""
+    """Cases as test parameters, marked `faults` (`pytest -m "not faults"` leaves them out).
+
+    The tests of one case form an xdist group, so that they run in one worker and share its
+    app (or rig); marks_by_driver adds a mark to the cases whose id starts with the key.
+    """
     return [
         pytest.param(
             case,
             id=case.id,
-            marks=[pytest.mark.xdist_group(group + case.id)]
+            marks=[pytest.mark.faults, pytest.mark.xdist_group(group + case.id)]
             + [mark for driver, mark in marks_by_driver.items() if case.id.startswith(driver)],
         )
         for case in cases

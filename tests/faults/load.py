@@ -54,6 +54,10 @@ class LoadResult:
         ends = [request.end for request in self.requests if request.ok and request.end > moment]
         return min(ends) - moment if ends else None
 
+    def overlapping(self, start: float, end: float) -> LoadResult:
+        """Requests that were running at some moment between start and end."""
+        return LoadResult([r for r in self.requests if r.start < end and r.end > start])
+
     def started_between(self, start: float, end: float) -> LoadResult:
         return LoadResult([r for r in self.requests if start <= r.start < end])
 
