@@ -1,0 +1,44 @@
+"""A database on a network the app has no route to: 503 at once, never a 500 or a hang.
+
+The app runs in a network namespace with no route to the database's address, so every connect
+fails at once with `OSError: [Errno 101] Network is unreachable`, as it does when a VPC route
+or a peering is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from faults.app import RunningApp
+from faults.fixtures import SHORT_TIMEOUTS, FaultRig, as_params
+from faults.load import run_load
+from faults.project import full_set_cases
+
+UNROUTED_HOST = "192.0.2.10"  # TEST-NET-1: no route to it inside the namespace
+UNWRAPPED_OS_ERROR = pytest.mark.xfail(
+    strict=True,
+    reason="asyncpg raises the bare OSError ([Errno 101] Network is unreachable); errors.py "
+    "maps only ConnectionError and TimeoutError to 503, so the client gets a 500",
+)
+CASES = as_params(full_set_cases(), group="full-", **{"async-asyncpg": UNWRAPPED_OS_ERROR})
+
+
+@pytest.mark.parametrize("fault_rig", CASES, indirect=True)
+def test_a_database_on_an_unreachable_network_gets_503_at_once(
+    fault_rig: FaultRig, figures: Callable[..., None]
+) -> None:
+    served = fault_rig.served
+    url = served.app.env["DATABASE_URL"]
+    host = url.split("@", 1)[1].split(":", 1)[0]
+    env = served.app.env | {"DATABASE_URL": url.replace(f"@{host}:", f"@{UNROUTED_HOST}:")}
+    log = served.app.log_file.with_suffix(".unreachable.log")
+    with RunningApp(served.app.project, served.app.package, env, log, fault_rig.namespace) as app:
+        result = run_load(app, concurrency=4, duration=2, item_ids=served.item_ids)
+    bound = SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"] + 1.0
+    figures(fault="no route to the database", case=served.case, result=result, bound=bound)
+
+    context = f"{result.summary()}\n{log.read_text()[-3000:]}"
+    assert result.requests and result.statuses[503] == len(result.requests), context
+    assert (slowest := result.max_latency) <= bound, f"slowest {slowest:.2f} s; {context}"
