@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rendering import Combination, ProjectEnvironments, all_combinations, render, run
+from workflow import map_service_urls, read_job, run_job
 
 COMBINATIONS = list(all_combinations())
 WITH_DOCKER = [c for c in COMBINATIONS if c.include_docker]
@@ -36,32 +37,41 @@ def rendered_files(project: Path) -> dict[str, str]:
         for c in WITH_DOCKER
     ],
 )
-def test_rendered_project_passes_lint_types_migrations_and_its_tests(
+def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
     combination: Combination, tmp_path: Path, postgres: Any, environments: ProjectEnvironments
 ) -> None:
+    """The job in .github/workflows/ci.yml, every `run:` step as written (see workflow.py)."""
     project = render(tmp_path / combination.id, combination.answers)
-    env = environments.sync(project, combination.dependency_set)
-
-    run(["ruff", "check", "."], project, env)
-    run(["ruff", "format", "--check", "."], project, env)
-    run(["mypy"], project, env)
-
-    database_url = postgres.create_database(combination.package_name)
-    # The cluster has TLS and SCRAM: prove the production TLS settings, not a relaxed copy.
-    database_env = {
-        **env,
-        "DATABASE_URL": database_url,
-        "TEST_DATABASE_URL": database_url,
+    job = read_job(project / ".github" / "workflows" / "ci.yml")
+    # The service container has no TLS, so the job relaxes it; this cluster has TLS and SCRAM,
+    # so prove the production settings instead of the relaxed copy.
+    production_tls = {
         "DB_SSLMODE": "require",
         "DB_CHANNEL_BINDING": "require" if combination.db_driver != "asyncpg" else "prefer",
     }
-    run(["alembic", "upgrade", "head"], project, database_env)
-    check = run(["alembic", "check"], project, database_env)
+
+    results = run_job(
+        job,
+        project,
+        cluster=postgres,
+        database=combination.package_name,
+        environment=environments.environment(combination.dependency_set),
+        overrides=production_tls,
+    )
+
+    assert list(results) == job.commands
+    check = results["make check-migrations"]
     assert "No new upgrade operations detected" in check.stdout + check.stderr
+    tests = results["make test"].stdout
+    assert re.search(r"\d+ passed", tests)
+    assert " failed" not in tests and " skipped" not in tests
+    # Beyond the workflow: every migration can be undone.
+    database_env = {
+        **environments.environment(combination.dependency_set),
+        **map_service_urls(job, postgres, combination.package_name),
+        **production_tls,
+    }
     run(["alembic", "downgrade", "base"], project, database_env)
-    result = run(["pytest", "-q", "-p", "no:cacheprovider"], project, database_env)
-    assert re.search(r"\d+ passed", result.stdout)
-    assert " failed" not in result.stdout and " skipped" not in result.stdout
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.id)

@@ -12,10 +12,10 @@ the project's dependencies are installed.
 Command line (`make db`), for a development database that outlives the command, kept in the
 git-ignored folder .postgres/ and listening on a free port:
 
-    python tests/local_postgres.py start   # prints DATABASE_URL=..., writes it to .env if unset
+    python tests/local_postgres.py start    # prints DATABASE_URL=..., writes it to .env if unset
     python tests/local_postgres.py url
     python tests/local_postgres.py stop [--purge]
-    python tests/local_postgres.py use URL # another server's URL: print it, write it to .env if unset
+    python tests/local_postgres.py use URL  # print another server's URL, write it to .env if unset
 """
 
 from __future__ import annotations
