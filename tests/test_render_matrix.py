@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +76,12 @@ def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
     run(["alembic", "downgrade", "base"], project, database_env)
 
 
+@pytest.mark.xdist_group("every-combination")
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.id)
 def test_rendered_files_have_no_template_leftovers(
-    combination: Combination, tmp_path: Path
+    combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
-    files = rendered_files(render(tmp_path / "project", combination.answers))
+    files = rendered_files(rendered(combination))
 
     for name, text in files.items():
         text_outside_github_expressions = GITHUB_EXPRESSION.sub("", text)
@@ -91,16 +94,15 @@ def test_rendered_files_have_no_template_leftovers(
             assert text.endswith("\n") and not text.endswith("\n\n"), f"bad ending in {name}"
 
 
+@pytest.mark.xdist_group("every-combination")
 @pytest.mark.parametrize(
     "combination", [c for c in COMBINATIONS if not c.include_docker], ids=lambda c: c.id
 )
 def test_without_docker_only_the_container_files_are_left_out(
-    combination: Combination, tmp_path: Path
+    combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
-    with_docker = rendered_files(
-        render(tmp_path / "with", {**combination.answers, "include_docker": True})
-    )
-    without_docker = rendered_files(render(tmp_path / "without", combination.answers))
+    with_docker = rendered_files(rendered(replace(combination, include_docker=True)))
+    without_docker = rendered_files(rendered(combination))
 
     assert set(with_docker) - set(without_docker) == CONTAINER_FILES
     for name, text in without_docker.items():
