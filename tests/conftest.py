@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rendering import Combination, render
+from rendering import Combination, ProjectEnvironments, render
 
 LOCAL_POSTGRES_PATH = Path(__file__).parent.parent / "template" / "tests" / "local_postgres.py"
 
@@ -59,3 +59,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Combination]
         return projects[combination.id]
 
     return rendered_project
+
+
+@pytest.fixture(scope="session")
+def environments(tmp_path_factory: pytest.TempPathFactory) -> ProjectEnvironments:
+    """Shared virtual environments; tests using one belong to its xdist_group(dependency_set)."""
+    return ProjectEnvironments(tmp_path_factory.mktemp("venvs"))

@@ -19,11 +19,6 @@ CONTAINER_FILES = {"Dockerfile", "compose.yaml", ".dockerignore"}
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
 
-@pytest.fixture(scope="session")
-def environments(tmp_path_factory: pytest.TempPathFactory) -> ProjectEnvironments:
-    return ProjectEnvironments(tmp_path_factory.mktemp("venvs"))
-
-
 def rendered_files(project: Path) -> dict[str, str]:
     return {
         str(path.relative_to(project)): path.read_text()
