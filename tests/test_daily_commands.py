@@ -168,3 +168,25 @@ def test_db_without_docker_or_postgresql_says_what_to_install(
     assert "Or set DATABASE_URL in .env to a server you have." in result.stderr
     assert (project / ".env").read_text() == "# DATABASE_URL=\n"
     assert not (project / ".postgres").exists()
+
+
+@pytest.mark.xdist_group("first-minutes")
+@pytest.mark.parametrize("new_project", SAMPLE[:1], ids=lambda c: c.id, indirect=True)
+def test_db_with_docker_running_uses_compose_and_writes_its_url(
+    new_project: tuple[Path, dict[str, str]],
+) -> None:
+    """No engine runs here: a `docker` that records its arguments stands in for a running one."""
+    project, env = new_project
+    calls = project.parent / "docker-calls"
+    docker = Path(env["PATH"].split(os.pathsep)[0]) / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (docker.parent / "python").symlink_to(sys.executable)
+
+    # UV_RUN= runs the stdlib-only helper with `python` from PATH, sparing a `uv sync` here.
+    output = make(project, env, "db", "UV_RUN=")
+
+    compose_url = "postgresql://app:app@127.0.0.1:5432/app?sslmode=disable&channel_binding=disable"
+    assert calls.read_text().splitlines() == ["info", "compose up --detach --wait db"]
+    assert f"DATABASE_URL={compose_url}\nwrote DATABASE_URL to .env" in output
+    assert (project / ".env").read_text() == f"DATABASE_URL={compose_url}\n"
+    assert not (project / ".postgres").exists()
