@@ -57,12 +57,7 @@ def test_a_silent_drop_answers_every_request_within_the_client_timeouts(
         # Every connection from before the drop is dead on the client's side (keepalives,
         # tcp_user_timeout): a server session still open from then is one nobody will use.
         abandoned = wait_for_no_sessions_before(served, cut_at)
-        if abandoned and served.case.combination.db_driver != "asyncpg":
-            pytest.xfail(
-                f"{abandoned} server sessions abandoned by the drop still open after "
-                f"{SETTLE_SECONDS} s: libpq drivers ask the server for no TCP keepalives"
-            )
-        assert abandoned == 0, f"{abandoned} server sessions abandoned by the drop"
+        assert abandoned == 0, f"{abandoned} server sessions abandoned by the drop, still open"
     served.wait_until_clean(SETTLE_SECONDS)
 
 
