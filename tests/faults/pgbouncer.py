@@ -132,7 +132,7 @@ class PgBouncer:
             "server_tls_sslmode = require\n"
             # After a failed server login PgBouncer waits this long (default 15 s) before the
             # next try: short, so a restart's figures measure the app rather than this back-off.
-            "server_login_retry = 1\n"
+            "server_login_retry = 0.2\n"
         )
         for path in (self._dir, *self._dir.iterdir()):
             if self._user is not None:
