@@ -1,8 +1,8 @@
 """A database on a network the app has no route to: 503 at once, never a 500 or a hang.
 
 The app runs in a network namespace with no route to the database's address, so every connect
-fails at once with `OSError: [Errno 101] Network is unreachable`, as it does when a VPC route
-or a peering is missing.
+fails at once with `OSError: [Errno 101] Network is unreachable` (asyncpg raises it bare, the
+libpq drivers wrapped), as it does when a VPC route or a peering is missing.
 """
 
 from __future__ import annotations
@@ -17,12 +17,7 @@ from faults.load import run_load
 from faults.project import full_set_cases
 
 UNROUTED_HOST = "192.0.2.10"  # TEST-NET-1: no route to it inside the namespace
-UNWRAPPED_OS_ERROR = pytest.mark.xfail(
-    strict=True,
-    reason="asyncpg raises the bare OSError ([Errno 101] Network is unreachable); errors.py "
-    "maps only ConnectionError and TimeoutError to 503, so the client gets a 500",
-)
-CASES = as_params(full_set_cases(), group="full-", **{"async-asyncpg": UNWRAPPED_OS_ERROR})
+CASES = as_params(full_set_cases(), group="full-")
 
 
 @pytest.mark.parametrize("fault_rig", CASES, indirect=True)
