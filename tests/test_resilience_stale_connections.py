@@ -26,9 +26,9 @@ CONCURRENCY = 16
 def test_terminated_idle_connections_are_replaced_without_a_failed_request(
     served: Served, figures: Callable[..., None]
 ) -> None:
-    warm_up = run_load(served.app, concurrency=CONCURRENCY, duration=1.5, item_ids=served.item_ids)
+    warm_up = run_load(served.app, concurrency=CONCURRENCY, duration=1, item_ids=served.item_ids)
     terminated = terminate_idle_backends(served.postgres, served.database)
-    result = run_load(served.app, concurrency=CONCURRENCY, duration=2, item_ids=served.item_ids)
+    result = run_load(served.app, concurrency=CONCURRENCY, duration=1.5, item_ids=served.item_ids)
     figures(fault="terminate idle backends", case=served.case, result=result)
 
     assert not warm_up.failures, warm_up.summary()
@@ -47,7 +47,7 @@ def test_connections_the_server_closed_for_idling_are_replaced_without_a_failed_
     postgres.execute("SELECT pg_reload_conf()")
     try:
         warm_up = run_load(
-            served.app, concurrency=CONCURRENCY, duration=1.5, item_ids=served.item_ids
+            served.app, concurrency=CONCURRENCY, duration=1, item_ids=served.item_ids
         )
         opened = served.backends()
         time.sleep(3)
@@ -55,7 +55,7 @@ def test_connections_the_server_closed_for_idling_are_replaced_without_a_failed_
     finally:
         postgres.execute("ALTER SYSTEM RESET idle_session_timeout")
         postgres.execute("SELECT pg_reload_conf()")
-    result = run_load(served.app, concurrency=CONCURRENCY, duration=2, item_ids=served.item_ids)
+    result = run_load(served.app, concurrency=CONCURRENCY, duration=1.5, item_ids=served.item_ids)
     figures(fault="idle_session_timeout 2 s, 3 s pause", case=served.case, result=result)
 
     assert not warm_up.failures, warm_up.summary()
