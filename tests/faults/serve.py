@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +78,6 @@ def served_app(
     *,
     database: str,
     namespace: NetworkNamespace | None = None,
-    database_settings: Mapping[str, str] | None = None,
     through_proxy: bool = False,
     **overrides: Any,
 ) -> Iterator[Served]:
@@ -91,10 +90,10 @@ def served_app(
     project, env = prepare(case, workdir, environments)
     direct_url = postgres.create_database(database)
     migrate(project, env | database_env(case, direct_url))
-    for name, value in (database_settings or {}).items():
-        postgres.execute(f"ALTER DATABASE {database} SET {name} = '{value}'")
     host = namespace.host_address if namespace else "127.0.0.1"
     with ExitStack() as stack:
+        # A case's app may be started again (pytest -k, reruns): its database goes with it.
+        stack.callback(postgres.execute, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         pgbouncer = proxy = None
         upstream = ("127.0.0.1", postgres.port)
         if case.pooled:
@@ -117,5 +116,3 @@ def served_app(
             assert status == 201, (status, body, app.log_tail())
             item_ids.append(body["id"])
         yield Served(case, app, postgres, database, item_ids, pgbouncer, proxy)
-    # A case's app may be started again (pytest -k, reruns): its database goes with it.
-    postgres.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
