@@ -1,0 +1,223 @@
+"""`python -m bench`: render every stack, measure it against its two references, report.
+
+One run: a throwaway PostgreSQL (TLS, SCRAM), each driver x concurrency stack rendered with
+`copier copy` and installed, its own test suite timed, three apps per stack served by uvicorn
+and loaded in turn from a separate process for several rounds, and a py-spy profile of the
+slowest stack. The report is printed and written to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from local_postgres import LocalPostgres
+
+from bench import REPOSITORY_ROOT, profile
+from bench.load import LoadDriver
+from bench.projects import (
+    Project,
+    library_versions,
+    migrate_and_seed,
+    render_and_install,
+    time_test_suite,
+)
+from bench.report import ENDPOINTS, Measurement, Row, summarise, write_report
+from bench.servers import Server, free_port
+from bench.stacks import APP_KINDS, RAW_DRIVER_APP, RENDERED, STACK_NAMES, App, Stack
+from rendering import ORMS, ProjectEnvironments
+
+MAX_CONNECTIONS = 500
+PROFILE_RATE = 200
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--stacks", default=",".join(STACK_NAMES), help="comma-separated (default: all)"
+    )
+    parser.add_argument("--orm", choices=ORMS, default="sqlmodel")
+    parser.add_argument(
+        "--pooler",
+        action="store_true",
+        help="also run each stack as if behind a transaction pooler (DB_BEHIND_POOLER=true: "
+        "timeouts by SET LOCAL in every transaction, no prepared statements)",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds per app and endpoint")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per app")
+    parser.add_argument("--no-suites", action="store_true", help="skip the projects' own tests")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--out", type=Path, default=REPOSITORY_ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    args.stacks = args.stacks.split(",")
+    if unknown := set(args.stacks) - set(STACK_NAMES):
+        parser.error(f"unknown stacks {sorted(unknown)}; choose from {', '.join(STACK_NAMES)}")
+    return args
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    """Everything one run starts, stopped by `cleanup` whatever happens."""
+
+    def __init__(self, args: argparse.Namespace, cleanup: ExitStack) -> None:
+        self.args = args
+        self.cleanup = cleanup
+        self.workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        (self.workdir / "logs").mkdir()
+        progress("starting PostgreSQL")
+        self.cluster = cleanup.enter_context(
+            LocalPostgres(ssl=True, settings={"max_connections": str(MAX_CONNECTIONS)})
+        )
+        self.environments = ProjectEnvironments(self.workdir / "venvs")
+        self.projects: dict[str, Project] = {}
+        self.servers: dict[App, Server] = {}
+        self.driver: LoadDriver | None = None
+        self.labels = (f"job{n}" for n in range(10**9))
+
+    def prepare(self) -> None:
+        for name in self.args.stacks:
+            progress(f"{name}: copier copy, uv sync")
+            project = render_and_install(
+                Stack(name, self.args.orm), self.workdir, self.environments
+            )
+            if not self.args.no_suites:
+                progress(f"{name}: the project's own test suite")
+                time_test_suite(project, self.cluster, f"suite_{name.replace('-', '_')}")
+            self.projects[name] = project
+
+    def serve(self, stacks: list[Stack]) -> None:
+        for stack in stacks:
+            project = self.projects[stack.name]
+            url = migrate_and_seed(project, self.cluster, "bench_" + stack.label.replace("-", "_"))
+            for kind in APP_KINDS:
+                app = App(stack, kind, project.path)
+                progress(f"starting {app.label}")
+                port = free_port()
+                env = {
+                    **project.env,
+                    "DATABASE_URL": url,
+                    "APP_INSTANCES": "1",
+                    "WEB_CONCURRENCY": str(self.args.workers),
+                    "DB_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+                    # Every app gets the same pool, big enough for all requests in flight even
+                    # if they all reach one worker: the pool never decides the result.
+                    "DB_POOL_SIZE": str(self.args.concurrency),
+                    "DB_MAX_OVERFLOW": "0",
+                    "LOG_LEVEL": "WARNING",
+                    **app.environment(),
+                }
+                log = self.workdir / "logs" / f"{app.label.replace(' ', '_')}.log"
+                server = Server(app.command(port, self.args.workers), project.path, env, port, log)
+                self.cleanup.callback(server.stop)
+                server.wait_ready("/items/1")
+                self.servers[app] = server
+        self.driver = LoadDriver(REPOSITORY_ROOT)
+        self.cleanup.callback(self.driver.close)
+
+    def load(self, app: App, endpoint: str, seconds: float) -> dict[str, Any]:
+        assert self.driver is not None
+        return self.driver.run(
+            base_url=self.servers[app].base_url,
+            endpoint=endpoint,
+            concurrency=self.args.concurrency,
+            duration=seconds,
+            item_ids=1000,
+            label=next(self.labels),
+        )
+
+    def measure(self) -> list[Measurement]:
+        progress("warming up")
+        apps = list(self.servers)
+        for app in apps:
+            for endpoint in ENDPOINTS:
+                self.load(app, endpoint, self.args.warmup)
+        measurements = []
+        for round_index in range(self.args.rounds):
+            progress(f"round {round_index + 1} of {self.args.rounds}")
+            # Each round starts at another app, so drift over time hits every app alike.
+            shift = round_index * len(apps) // self.args.rounds
+            for app in apps[shift:] + apps[:shift]:
+                for endpoint in ENDPOINTS:
+                    result = self.load(app, endpoint, self.args.duration)
+                    measurements.append(Measurement(app.stack.label, app.kind, endpoint, result))
+        return measurements
+
+    def profile_slowest(self, rows: list[Row]) -> str:
+        """Profile the rendered app of the slowest stack, and its raw-driver reference."""
+        rendered = [r for r in rows if r.kind == RENDERED]
+        slowest = min(
+            {r.stack for r in rendered},
+            key=lambda s: sum(r.rps for r in rendered if r.stack == s),
+        )
+        profiles = []
+        for app in self.servers:
+            if app.stack.label == slowest and app.kind in (RENDERED, RAW_DRIVER_APP):
+                progress(f"profiling {app.label}")
+                profiles.append(self.profile_app(app))
+        return profile.report(slowest, profiles)
+
+    def profile_app(self, app: App) -> profile.Profile:
+        seconds = self.args.duration
+        raw = self.args.out / f"profile-{app.label.replace(' ', '_')}.txt"
+        recorder = profile.start_recording(
+            self.servers[app].process.pid, math.ceil(2 * seconds + 2), raw, PROFILE_RATE
+        )
+        time.sleep(1)  # py-spy attaches to every worker before the load starts
+        requests = sum(self.load(app, endpoint, seconds)["requests"] for endpoint in ENDPOINTS)
+        _, errors = recorder.communicate(timeout=60)
+        if recorder.returncode != 0:
+            raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace')}")
+        package = app.stack.combination.package_name
+        return profile.load(raw, app.kind, requests, PROFILE_RATE, package)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    load_average = os.getloadavg()
+    stacks = [Stack(name, args.orm) for name in args.stacks]
+    if args.pooler:
+        stacks += [Stack(name, args.orm, behind_pooler=True) for name in args.stacks]
+    args.out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as cleanup:
+        bench = Bench(args, cleanup)
+        bench.prepare()
+        bench.serve(stacks)
+        measurements = bench.measure()
+        rows = summarise(measurements)
+        profile_section = "" if args.no_profile else bench.profile_slowest(rows)
+        projects = list(bench.projects.values())
+        versions = {}
+        for project in projects:
+            versions |= library_versions(project)
+    report = write_report(
+        args,
+        rows,
+        projects,
+        versions,
+        profile_section,
+        load_average,
+        time.perf_counter() - started,
+    )
+    (args.out / "results.json").write_text(json.dumps([m.__dict__ for m in measurements]))
+    print(report)
+    progress(f"written to {args.out}")
+    return 1 if any(row.errors for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

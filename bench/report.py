@@ -1,0 +1,160 @@
+"""Medians over rounds, and the markdown tables the bench prints and writes."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.projects import Project
+from bench.stacks import APP_KINDS, RAW_DRIVER_APP, SAFETY_OFF_APP
+
+ENDPOINTS = {"get": "GET /items/{id}", "post": "POST /items"}
+
+
+@dataclass
+class Measurement:
+    stack: str
+    kind: str
+    endpoint: str
+    result: dict[str, Any]
+
+
+@dataclass
+class Row:
+    stack: str
+    endpoint: str
+    kind: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    error_samples: list[str] = field(default_factory=list)
+
+
+def summarise(measurements: Iterable[Measurement]) -> list[Row]:
+    """One row per stack, endpoint and app: the median of each figure over the rounds."""
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for m in measurements:
+        grouped[(m.stack, m.endpoint, m.kind)].append(m.result)
+    rows = []
+    for (stack, endpoint, kind), results in grouped.items():
+        rows.append(
+            Row(
+                stack,
+                endpoint,
+                kind,
+                statistics.median(r["rps"] for r in results),
+                statistics.median(r["p50_ms"] for r in results),
+                statistics.median(r["p99_ms"] for r in results),
+                sum(r["errors"] for r in results),
+                [sample for r in results for sample in r["error_samples"]][:3],
+            )
+        )
+    order = {kind: index for index, kind in enumerate(APP_KINDS)}
+    endpoints = list(ENDPOINTS)
+    rows.sort(key=lambda r: (r.stack, endpoints.index(r.endpoint), order[r.kind]))
+    return rows
+
+
+def throughput_table(rows: list[Row]) -> str:
+    rps = {(r.stack, r.endpoint, r.kind): r.rps for r in rows}
+    lines = [
+        "| stack | endpoint | app | req/s | p50 ms | p99 ms | errors | ÷ (a) | ÷ (b) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        ratios = [
+            _ratio(r.rps, rps.get((r.stack, r.endpoint, reference)))
+            for reference in (SAFETY_OFF_APP, RAW_DRIVER_APP)
+        ]
+        lines.append(
+            f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {r.kind} | {r.rps:.0f} | {r.p50_ms:.1f} "
+            f"| {r.p99_ms:.1f} | {r.errors} | {ratios[0]} | {ratios[1]} |"
+        )
+    return "\n".join(lines)
+
+
+def safety_overhead(rows: list[Row]) -> dict[tuple[str, str], float]:
+    """1 - rendered ÷ safety-off throughput, per stack and endpoint."""
+    rps = {(r.stack, r.endpoint, r.kind): r.rps for r in rows}
+    overhead = {}
+    for (stack, endpoint, kind), value in rps.items():
+        off = rps.get((stack, endpoint, SAFETY_OFF_APP))
+        if kind == "rendered" and off:
+            overhead[(stack, endpoint)] = 1 - value / off
+    return overhead
+
+
+def timings_table(projects: list[Project]) -> str:
+    lines = [
+        "| stack | `copier copy` s | install s | own test suite s | tests |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for p in projects:
+        suite = f"{p.suite_seconds:.1f}" if p.suite_seconds is not None else "not run"
+        lines.append(
+            f"| {p.stack.name} | {p.copier_seconds:.1f} | {p.install_seconds:.1f} | {suite} "
+            f"| {p.suite_result} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(value: float, reference: float | None) -> str:
+    return f"{value / reference:.2f}" if reference else "-"
+
+
+def write_report(
+    args: Any,
+    rows: list[Row],
+    projects: list[Project],
+    versions: dict[str, str],
+    profile_section: str,
+    load_average: tuple[float, float, float],
+    wall_seconds: float,
+) -> str:
+    """The whole report as markdown, also written to args.out/results.md."""
+    overhead = safety_overhead(rows)
+    worst = max(overhead.items(), key=lambda item: item[1], default=None)
+    machine = f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}"
+    lines = [
+        f"# Benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {machine}; load average before the run "
+        f"{' / '.join(f'{x:.2f}' for x in load_average)}, after "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min). "
+        f"Whole run: {wall_seconds / 60:.1f} min.",
+        "",
+        f"Load: {args.concurrency} requests in flight, {args.rounds} rounds of "
+        f"{args.duration:g} s per app and endpoint (medians shown), {args.workers} uvicorn "
+        f"workers per app, ORM {args.orm}, pool {args.concurrency} per worker for every app.",
+        "",
+        throughput_table(rows),
+        "",
+    ]
+    if worst:
+        (stack, endpoint), value = worst
+        lines += [
+            f"Safety overhead (1 - rendered ÷ (a)): at most {value:.1%} "
+            f"({stack}, {ENDPOINTS[endpoint]}); target ≤ 5%.",
+            "",
+        ]
+    lines += [
+        timings_table(projects),
+        "",
+        "Versions: "
+        + ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
+        + ".",
+        "",
+    ]
+    if profile_section:
+        lines += [profile_section, ""]
+    report = "\n".join(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(report)
+    return report
