@@ -34,15 +34,16 @@ def is_transient(error: DBAPIError) -> bool:
     return True
 
 
+def describe(error: BaseException) -> str:
+    """The driver's error type and first line: names host and port, never the password."""
+    cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
+
+
 def unavailable(request: Request, error: BaseException) -> JSONResponse:
-    cause = error.orig if isinstance(error, DBAPIError) else error
-    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     logger.warning(
-        "database unavailable: %s %s: %s: %s",
-        request.method,
-        request.url.path,
-        type(cause).__name__,
-        first_line,
+        "database unavailable: %s %s: %s", request.method, request.url.path, describe(error)
     )
     return JSONResponse(
         {"detail": "The database is unavailable; retry shortly."},

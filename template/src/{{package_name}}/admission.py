@@ -1,0 +1,39 @@
+"""How many requests may use the database at once, and how long the others wait."""
+
+from collections.abc import AsyncIterator
+
+import anyio
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+
+class ConnectionSlots:
+    """At most `limit` requests hold a session at once; the others queue for `timeout` seconds.
+
+    A queued request holds no connection and no thread, so a burst waits instead of exhausting
+    the pool (`QueuePool limit ... reached`). The wait is bounded, unlike FastAPI's
+    `max_concurrency`: when the database is stuck, the queue answers 503 instead of growing.
+    """
+
+    def __init__(self, limit: int | None, timeout: float) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self._semaphore = anyio.Semaphore(limit) if limit else None
+
+    async def hold(self) -> AsyncIterator[None]:
+        """A FastAPI dependency: one slot for as long as the request uses its session."""
+        if self._semaphore is None:
+            yield
+            return
+        acquired = False
+        with anyio.move_on_after(self.timeout):
+            await self._semaphore.acquire()
+            acquired = True
+        if not acquired:
+            raise PoolTimeoutError(
+                f"no database connection free within {self.timeout} s "
+                f"({self.limit} requests are using the database)"
+            )
+        try:
+            yield
+        finally:
+            self._semaphore.release()

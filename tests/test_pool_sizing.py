@@ -1,0 +1,105 @@
+"""The pool formula on the deployments at its edges, as users read it in the rendered README.
+
+Every process has its own pool, so the budget (max_connections, or the pooler's client limit)
+minus reserved and other clients is shared by instances x workers, capped per process by what
+one process can use at once (async 20, sync: AnyIO's 40 threads). A quarter is overflow.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rendering import render
+
+POOL_SENTENCE = re.compile(
+    r"Each of the (?P<processes>\d+) processes .*?gets\n`pool_size` (?P<pool_size>\d+) \+ "
+    r"`max_overflow` (?P<max_overflow>\d+), so at peak they hold at most (?P<peak>\d+)",
+    re.DOTALL,
+)
+MANAGED = {"deployment": "managed", "cloud_provider": "aws"}
+NEON_DIRECT = {"deployment": "neon", "neon_endpoint": "direct"}
+NEON_POOLED = {"deployment": "neon", "neon_endpoint": "pooled"}
+
+
+def rendered_pool(tmp_path: Path, **answers: Any) -> dict[str, int]:
+    project = render(tmp_path / "project", {"project_name": "Pool Probe", **answers})
+    match = POOL_SENTENCE.search((project / "README.md").read_text())
+    assert match, "the README states the pool"
+    return {name: int(value) for name, value in match.groupdict().items()}
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        pytest.param(
+            {"concurrency": "async", "worker_count": 1, "app_instances": 1, **MANAGED},
+            {"processes": 1, "pool_size": 15, "max_overflow": 5, "peak": 20},
+            id="one-worker-async-is-capped-at-20",
+        ),
+        pytest.param(
+            {"concurrency": "sync", "worker_count": 1, "app_instances": 1, **MANAGED},
+            {"processes": 1, "pool_size": 30, "max_overflow": 10, "peak": 40},
+            id="one-worker-sync-is-capped-at-40-threads",
+        ),
+        pytest.param(
+            {
+                "concurrency": "sync",
+                "worker_count": 1,
+                "app_instances": 1,
+                "db_max_connections": 30,
+                **MANAGED,
+            },
+            {"processes": 1, "pool_size": 18, "max_overflow": 6, "peak": 24},
+            id="one-worker-small-database-gets-all-but-reserved-and-others",
+        ),
+        pytest.param(
+            {
+                "concurrency": "async",
+                "worker_count": 64,
+                "app_instances": 1,
+                "db_max_connections": 500,
+                **MANAGED,
+            },
+            {"processes": 64, "pool_size": 6, "max_overflow": 1, "peak": 448},
+            id="sixty-four-workers-share-the-budget",
+        ),
+        pytest.param(
+            {"concurrency": "async", "worker_count": 47, "app_instances": 1, **MANAGED},
+            {"processes": 47, "pool_size": 2, "max_overflow": 0, "peak": 94},
+            id="exactly-two-per-process-is-accepted",
+        ),
+        pytest.param(
+            {"concurrency": "sync", "worker_count": 2, "app_instances": 2, **NEON_DIRECT},
+            {"processes": 4, "pool_size": 18, "max_overflow": 5, "peak": 92},
+            id="neon-quarter-cu-direct-keeps-7-reserved",
+        ),
+        pytest.param(
+            {"concurrency": "sync", "worker_count": 2, "app_instances": 2, **NEON_POOLED},
+            {"processes": 4, "pool_size": 30, "max_overflow": 10, "peak": 160},
+            id="neon-pooled-uses-the-poolers-10000-clients",
+        ),
+        pytest.param(
+            {"concurrency": "async", "worker_count": 64, "app_instances": 20, **NEON_POOLED},
+            {"processes": 1280, "pool_size": 6, "max_overflow": 1, "peak": 8960},
+            id="neon-pooled-many-instances-share-the-poolers-limit",
+        ),
+    ],
+)
+def test_pool_for_the_deployment(
+    tmp_path: Path, answers: dict[str, Any], expected: dict[str, int]
+) -> None:
+    assert rendered_pool(tmp_path, **answers) == expected
+
+
+def test_neon_quarter_cu_direct_with_many_workers_is_refused_but_pooled_fits(
+    tmp_path: Path,
+) -> None:
+    crowded = {"concurrency": "async", "worker_count": 16, "app_instances": 4}
+
+    with pytest.raises(ValueError, match=r"64 processes .* share 94 connections"):
+        rendered_pool(tmp_path / "direct", **crowded, **NEON_DIRECT)
+    assert rendered_pool(tmp_path / "pooled", **crowded, **NEON_POOLED)["pool_size"] == 15
