@@ -35,7 +35,6 @@ GROUPS = {
 }
 OURS = "rendered project (ours)"
 REFERENCE = "reference app"
-STDLIB = "Python stdlib (asyncio, threading, ...)"
 
 
 @dataclass
@@ -98,7 +97,9 @@ def group_of(path: str, package: str) -> str:
     if "/site-packages/" in path:
         library = path.split("/site-packages/", 1)[1].split("/", 1)[0]
         return GROUPS.get(library, library)
-    return STDLIB
+    if match := re.search(r"/lib/python3\.\d+/(\w+)", path):
+        return f"Python stdlib: {match[1]}"  # ssl is TLS; asyncio, threading, ...
+    return path
 
 
 def groups_table(profiles: list[Profile]) -> str:
@@ -151,8 +152,8 @@ def report(stack: str, profiles: list[Profile]) -> str:
         [
             f"## Profile: {stack} (the slowest stack), py-spy at {rendered.rate} Hz",
             "",
-            "CPU time per request, by the library the sampled code was in (self time), "
-            "GET and POST load together:",
+            "Milliseconds per request that a worker thread was running (or ready to run, "
+            "waiting for a core) in each library's own code, GET and POST load together:",
             "",
             groups_table(profiles),
             "",
