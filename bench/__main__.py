@@ -22,8 +22,10 @@ from typing import Any
 from local_postgres import LocalPostgres
 
 from bench import REPOSITORY_ROOT, profile
+from bench.cpu import machine_busy_seconds, tree_cpu_seconds
 from bench.load import LoadDriver
 from bench.projects import (
+    SEED_ITEMS,
     Project,
     library_versions,
     migrate_and_seed,
@@ -87,6 +89,8 @@ class Bench:
         self.servers: dict[App, Server] = {}
         self.driver: LoadDriver | None = None
         self.labels = (f"job{n}" for n in range(10**9))
+        # Cores that programs outside this run kept busy while it measured (noise).
+        self.other_programs_cores = 0.0
 
     def prepare(self) -> None:
         for name in self.args.stacks:
@@ -134,17 +138,36 @@ class Bench:
         return server
 
     def load(self, app: App, endpoint: str, seconds: float) -> dict[str, Any]:
+        """Drive load at one app; add the app's and the database's CPU per request."""
         assert self.driver is not None
-        return self.driver.run(
-            base_url=self.servers[app].base_url,
+        server = self.servers[app]
+        postmaster = self.postmaster()
+        app_cpu, db_cpu = tree_cpu_seconds(server.process.pid), tree_cpu_seconds(postmaster)
+        result = self.driver.run(
+            base_url=server.base_url,
             endpoint=endpoint,
             concurrency=self.args.concurrency,
             duration=seconds,
-            item_ids=1000,
+            item_ids=SEED_ITEMS,
             label=next(self.labels),
         )
+        answered = max(result["requests"] + result["errors"], 1)
+        result["app_cpu_ms"] = (tree_cpu_seconds(server.process.pid) - app_cpu) * 1000 / answered
+        result["db_cpu_ms"] = (tree_cpu_seconds(postmaster) - db_cpu) * 1000 / answered
+        return result
+
+    def our_cpu_seconds(self) -> float:
+        """CPU of everything this run started: apps, PostgreSQL, the load driver, itself."""
+        assert self.driver is not None
+        roots = [server.process.pid for server in self.servers.values()]
+        roots += [self.postmaster(), self.driver.process.pid, os.getpid()]
+        return sum(tree_cpu_seconds(root) for root in roots)
+
+    def postmaster(self) -> int:
+        return int((self.cluster.data_dir / "postmaster.pid").read_text().split()[0])
 
     def measure(self) -> list[Measurement]:
+        busy, ours, started = machine_busy_seconds(), self.our_cpu_seconds(), time.monotonic()
         progress("warming up")
         apps = list(self.servers)
         for app in apps:
@@ -159,6 +182,8 @@ class Bench:
                 for endpoint in ENDPOINTS:
                     result = self.load(app, endpoint, self.args.duration)
                     measurements.append(Measurement(app.stack.label, app.kind, endpoint, result))
+        others = (machine_busy_seconds() - busy) - (self.our_cpu_seconds() - ours)
+        self.other_programs_cores = max(others, 0) / (time.monotonic() - started)
         return measurements
 
     def profile_slowest(self, rows: list[Row]) -> str:
@@ -193,7 +218,6 @@ class Bench:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    load_average = os.getloadavg()
     stacks = [Stack(name, args.orm) for name in args.stacks]
     if args.pooler:
         stacks += [Stack(name, args.orm, behind_pooler=True) for name in args.stacks]
@@ -206,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = summarise(measurements)
         profile_section = "" if args.no_profile else bench.profile_slowest(rows)
         projects = list(bench.projects.values())
-        versions = {}
+        versions = {"PostgreSQL": bench.cluster.execute("SHOW server_version").strip()}
         for project in projects:
             versions |= library_versions(project)
     report = write_report(
@@ -215,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         projects,
         versions,
         profile_section,
-        load_average,
+        bench.other_programs_cores,
         time.perf_counter() - started,
     )
     (args.out / "results.json").write_text(json.dumps([m.__dict__ for m in measurements]))

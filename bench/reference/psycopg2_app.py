@@ -18,7 +18,8 @@ slots = threading.BoundedSemaphore(POOL_SIZE)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pools["db"] = ThreadedConnectionPool(1, POOL_SIZE, DATABASE_URL)
+    # minconn = maxconn: psycopg2's pool closes every connection returned beyond minconn.
+    pools["db"] = ThreadedConnectionPool(POOL_SIZE, POOL_SIZE, DATABASE_URL)
     yield
     pools["db"].closeall()
 
