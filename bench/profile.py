@@ -34,6 +34,8 @@ GROUPS = {
     "psycopg2": "driver",
 }
 OURS = "rendered project (ours)"
+# Libraries below this share of every profile's samples are summed up as "other".
+MINOR_SHARE = 0.01
 REFERENCE = "reference app"
 
 
@@ -41,11 +43,12 @@ REFERENCE = "reference app"
 class Profile:
     label: str
     samples: Counter[tuple[str, ...]]
-    requests: int
-    rate: int
+    # The workers' CPU per request, measured from /proc while the samples were taken.
+    cpu_ms_per_request: float
 
     def milliseconds_per_request(self, count: int) -> float:
-        return count / self.rate * 1000 / max(self.requests, 1)
+        """The CPU per request that `count` samples stand for."""
+        return count / max(sum(self.samples.values()), 1) * self.cpu_ms_per_request
 
 
 def start_recording(pid: int, seconds: float, output: Path, rate: int) -> subprocess.Popen[bytes]:
@@ -67,7 +70,7 @@ def start_recording(pid: int, seconds: float, output: Path, rate: int) -> subpro
     )
 
 
-def load(raw: Path, label: str, requests: int, rate: int, package: str) -> Profile:
+def load(raw: Path, label: str, cpu_ms_per_request: float, package: str) -> Profile:
     samples: Counter[tuple[str, ...]] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -78,7 +81,7 @@ def load(raw: Path, label: str, requests: int, rate: int, package: str) -> Profi
         )
         if frames:
             samples[frames] += int(count)
-    return Profile(label, samples, requests, rate)
+    return Profile(label, samples, cpu_ms_per_request)
 
 
 def short_path(path: str) -> str:
@@ -103,24 +106,34 @@ def group_of(path: str, package: str) -> str:
 
 
 def groups_table(profiles: list[Profile]) -> str:
-    """CPU milliseconds per request by library: self time (where the CPU actually was)."""
-    by_group = [Counter() for _ in profiles]
+    """CPU milliseconds per request by library, by self time (where the CPU actually was)."""
+    by_group: list[Counter[str]] = [Counter() for _ in profiles]
     for counter, profile in zip(by_group, profiles, strict=True):
         for frames, count in profile.samples.items():
             counter[frames[-1].split("\t")[1]] += count
-    groups = sorted(set().union(*by_group), key=lambda g: -by_group[0][g])
-    header = " | ".join(f"{p.label} ms/request" for p in profiles)
-    lines = [f"| library | {header} |", "| --- |" + " ---: |" * len(profiles)]
-    for group in groups:
-        cells = " | ".join(
-            f"{p.milliseconds_per_request(c[group]):.2f}"
-            for p, c in zip(profiles, by_group, strict=True)
-        )
-        lines.append(f"| {group} | {cells} |")
-    totals = " | ".join(
-        f"**{p.milliseconds_per_request(sum(p.samples.values())):.2f}**" for p in profiles
+    shown = sorted(
+        {
+            group
+            for counter, profile in zip(by_group, profiles, strict=True)
+            for group, count in counter.items()
+            if count >= MINOR_SHARE * sum(profile.samples.values())
+        },
+        key=lambda group: -by_group[0][group],
     )
-    lines.append(f"| **total CPU per request** | {totals} |")
+    header = " | ".join(f"{p.label}" for p in profiles)
+    lines = [f"| library (self time) | {header} |", "| --- |" + " ---: |" * len(profiles)]
+    for group in [*shown, "other"]:
+        cells = []
+        for profile, counter in zip(profiles, by_group, strict=True):
+            count = (
+                counter[group]
+                if group != "other"
+                else sum(n for g, n in counter.items() if g not in shown)
+            )
+            cells.append(f"{profile.milliseconds_per_request(count):.2f}")
+        lines.append(f"| {group} | {' | '.join(cells)} |")
+    totals = " | ".join(f"**{p.cpu_ms_per_request:.2f}**" for p in profiles)
+    lines.append(f"| **CPU per request (from /proc)** | {totals} |")
     return "\n".join(lines)
 
 
@@ -150,15 +163,16 @@ def report(stack: str, profiles: list[Profile]) -> str:
     rendered = profiles[0]
     return "\n".join(
         [
-            f"## Profile: {stack} (the slowest stack), py-spy at {rendered.rate} Hz",
+            f"## Profile: {stack}, the stack with the lowest throughput",
             "",
-            "Milliseconds per request that a worker thread was running (or ready to run, "
-            "waiting for a core) in each library's own code, GET and POST load together:",
+            "Milliseconds of worker CPU per request, GET and POST together: the total measured "
+            "from /proc, divided among libraries by py-spy samples of the code that was running "
+            "(with 2 requests in flight, so that no thread waits for a core):",
             "",
             groups_table(profiles),
             "",
-            "Where the rendered app's time goes (functions of SQLAlchemy, SQLModel and the "
-            "rendered project that samples pass through):",
+            "Where the rendered app's time goes: the functions of SQLAlchemy, SQLModel and the "
+            "rendered project that samples pass through (inclusive time):",
             "",
             hot_functions_table(rendered, {"SQLAlchemy", "SQLModel", OURS}),
         ]

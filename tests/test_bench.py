@@ -16,11 +16,20 @@ import pytest
 
 from rendering import TEMPLATE_ROOT
 
-ROW = re.compile(
-    r"^\| async-asyncpg \| (?P<endpoint>[^|]+) \| (?P<app>[^|]+) \| (?P<rps>\d+) \| [\d.]+ "
-    r"\| [\d.]+ \| (?P<errors>\d+) \|",
-    re.MULTILINE,
-)
+
+def throughput_rows(report: str) -> list[dict[str, str]]:
+    """The rows of the report's first table, as {column name: cell}."""
+    lines = iter(report.splitlines())
+    header = next(line for line in lines if line.startswith("| stack | endpoint | app |"))
+    names = [cell.strip() for cell in header.strip("|").split("|")]
+    next(lines)  # the alignment row
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows.append(dict(zip(names, cells, strict=True)))
+    return rows
 
 
 def bench(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -53,13 +62,15 @@ def test_a_short_run_reports_every_app_and_endpoint_without_errors(
     assert result.returncode == 0, result.stdout + result.stderr
     report = (tmp_path / "results.md").read_text()
     assert report in result.stdout
-    rows = [match.groupdict() for match in ROW.finditer(report)]
-    assert {(row["endpoint"], row["app"]) for row in rows} == {
-        (endpoint, app)
+    rows = throughput_rows(report)
+    assert {(row["stack"], row["endpoint"], row["app"]) for row in rows} == {
+        ("async-asyncpg", endpoint, app)
         for endpoint in ("GET /items/{id}", "POST /items")
         for app in ("rendered", "(a) safety off", "(b) raw driver")
     }
-    assert all(int(row["rps"]) > 0 and row["errors"] == "0" for row in rows)
+    for row in rows:
+        assert int(row["req/s"]) > 0 and float(row["app CPU ms/req"]) > 0, row
+        assert row["errors"] == "0", row
     assert "## Profile: async-asyncpg" in report
     assert re.search(r"^\| SQLAlchemy \| [\d.]+ \| [\d.]+ \| 0\.00 \|$", report, re.MULTILINE)
 
