@@ -85,11 +85,20 @@ class Bench:
         (self.workdir / "logs").mkdir()
         progress("starting PostgreSQL")
         self.cluster = cleanup.enter_context(
-            LocalPostgres(ssl=True, settings={"max_connections": str(MAX_CONNECTIONS)})
+            LocalPostgres(
+                ssl=True,
+                settings={
+                    "max_connections": str(MAX_CONNECTIONS),
+                    # Counts the statements each request costs the server (round trips).
+                    "shared_preload_libraries": "pg_stat_statements",
+                },
+            )
         )
+        self.cluster.execute("CREATE EXTENSION pg_stat_statements")
         self.environments = ProjectEnvironments(self.workdir / "venvs")
         self.projects: dict[str, Project] = {}
         self.servers: dict[App, Server] = {}
+        self.databases: dict[App, str] = {}
         self.driver: LoadDriver | None = None
         self.labels = (f"job{n}" for n in range(10**9))
         # Cores that programs outside this run kept busy while it measured (noise).
@@ -110,11 +119,13 @@ class Bench:
         """Start every app at once (they start faster side by side), then wait for each."""
         for stack in stacks:
             project = self.projects[stack.name]
-            url = migrate_and_seed(project, self.cluster, "bench_" + stack.label.replace("-", "_"))
+            database = "bench_" + stack.label.replace("-", "_")
+            url = migrate_and_seed(project, self.cluster, database)
             for kind in APP_KINDS:
                 app = App(stack, kind, project.path)
                 progress(f"starting {app.label}")
                 self.servers[app] = self.start(app, project, url)
+                self.databases[app] = database
         for server in self.servers.values():
             server.wait_ready("/items/1")
         self.driver = LoadDriver(REPOSITORY_ROOT)
@@ -148,6 +159,7 @@ class Bench:
         server = self.servers[app]
         postmaster = self.postmaster()
         app_cpu, db_cpu = tree_cpu_seconds(server.process.pid), tree_cpu_seconds(postmaster)
+        statements = self.statements_run(self.databases[app])
         result = self.driver.run(
             base_url=server.base_url,
             endpoint=endpoint,
@@ -159,7 +171,16 @@ class Bench:
         answered = max(result["requests"] + result["errors"], 1)
         result["app_cpu_ms"] = (tree_cpu_seconds(server.process.pid) - app_cpu) * 1000 / answered
         result["db_cpu_ms"] = (tree_cpu_seconds(postmaster) - db_cpu) * 1000 / answered
+        result["statements"] = (self.statements_run(self.databases[app]) - statements) / answered
         return result
+
+    def statements_run(self, database: str) -> int:
+        """Statements the server has executed in `database` so far (BEGIN and COMMIT count)."""
+        total = self.cluster.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+            f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{database}')"
+        )
+        return int(total.strip())
 
     def our_cpu_seconds(self) -> float:
         """CPU of everything this run started: apps, PostgreSQL, the load driver, itself."""

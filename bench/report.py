@@ -36,6 +36,7 @@ class Row:
     p99_ms: float
     app_cpu_ms: float
     db_cpu_ms: float
+    statements: float
     errors: int
     error_samples: list[str] = field(default_factory=list)
 
@@ -57,6 +58,7 @@ def summarise(measurements: Iterable[Measurement]) -> list[Row]:
                 statistics.median(r["p99_ms"] for r in results),
                 statistics.median(r["app_cpu_ms"] for r in results),
                 statistics.median(r["db_cpu_ms"] for r in results),
+                statistics.median(r["statements"] for r in results),
                 sum(r["errors"] for r in results),
                 [sample for r in results for sample in r["error_samples"]][:3],
             )
@@ -71,8 +73,8 @@ def throughput_table(rows: list[Row]) -> str:
     rps = {(r.stack, r.endpoint, r.kind): r.rps for r in rows}
     lines = [
         "| stack | endpoint | app | req/s | ÷ (a) | ÷ (b) | p50 ms | p99 ms "
-        "| app CPU ms/req | db CPU ms/req | errors |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| app CPU ms/req | db CPU ms/req | statements/req | errors |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         ratios = [
@@ -82,7 +84,7 @@ def throughput_table(rows: list[Row]) -> str:
         lines.append(
             f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {r.kind} | {r.rps:.0f} | {ratios[0]} "
             f"| {ratios[1]} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.app_cpu_ms:.2f} "
-            f"| {r.db_cpu_ms:.2f} | {r.errors} |"
+            f"| {r.db_cpu_ms:.2f} | {r.statements:.1f} | {r.errors} |"
         )
     return "\n".join(lines)
 
@@ -92,8 +94,8 @@ def safety_table(rows: list[Row]) -> str:
     by_key = {(r.stack, r.endpoint, r.kind): r for r in rows}
     lines = [
         "| stack | endpoint | throughput lost (1 - rendered ÷ (a)) "
-        "| extra CPU per request, app + db |",
-        "| --- | --- | ---: | ---: |",
+        "| extra CPU per request, app + db | extra statements per request |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for r in rows:
         off = by_key.get((r.stack, r.endpoint, SAFETY_OFF_APP))
@@ -102,7 +104,8 @@ def safety_table(rows: list[Row]) -> str:
         extra_cpu = r.app_cpu_ms + r.db_cpu_ms - off.app_cpu_ms - off.db_cpu_ms
         lines.append(
             f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {1 - r.rps / off.rps:.1%} "
-            f"| {extra_cpu:+.2f} ms ({extra_cpu / (off.app_cpu_ms + off.db_cpu_ms):+.0%}) |"
+            f"| {extra_cpu:+.2f} ms ({extra_cpu / (off.app_cpu_ms + off.db_cpu_ms):+.0%}) "
+            f"| {r.statements - off.statements:+.1f} |"
         )
     return "\n".join(lines)
 
