@@ -9,6 +9,7 @@ slowest stack. The report is printed and written to bench/results/.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -100,7 +101,7 @@ class Bench:
         self.servers: dict[App, Server] = {}
         self.databases: dict[App, str] = {}
         self.driver: LoadDriver | None = None
-        self.labels = (f"job{n}" for n in range(10**9))
+        self.labels = (f"job{n}" for n in itertools.count())
         # Cores that programs outside this run kept busy while it measured (noise).
         self.other_programs_cores = 0.0
 

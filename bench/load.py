@@ -3,10 +3,12 @@
 Each job keeps a fixed number of HTTP/1.1 keep-alive connections busy for a bounded time and
 answers with one JSON line: requests, errors, elapsed time and latency percentiles. Running
 apart from the bench keeps the driver's own work out of the process that starts the servers,
-and one long-lived process avoids paying its start-up for every measurement.
+and one long-lived process avoids paying its start-up for every measurement. aiohttp, not
+httpx: on this 2-core machine httpx's client used about 1.3 ms of CPU per request and aiohttp's
+0.2 ms, CPU the apps under test would otherwise lose.
 
     {"base_url": "http://127.0.0.1:8000", "endpoint": "get", "concurrency": 16,
-     "duration": 5, "item_ids": 1000, "label": "r1-async-asyncpg-rendered"}
+     "duration": 4, "item_ids": 1000, "label": "job7"}
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Where the time goes: py-spy samples of an app's workers under load, summed by library.
 
-py-spy reads the workers' stacks from outside (no code change, no restart) and by default
-keeps only samples of threads that are running, so a sample is a slice of CPU time.
+py-spy reads the workers' stacks from outside (no code change, no restart) and keeps only
+samples of threads that are running or ready to run. With few requests in flight no thread
+waits for a core, so the samples divide CPU time; their shares are scaled to the CPU per
+request measured from /proc meanwhile.
 """
 
 from __future__ import annotations
