@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from rendering import Combination, ProjectEnvironments, render
 
 LOCAL_POSTGRES_PATH = Path(__file__).parent.parent / "template" / "tests" / "local_postgres.py"
 
@@ -40,3 +42,26 @@ def postgres(local_postgres_module: ModuleType) -> Iterator[Any]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Combination], Path]:
+    """Render each combination once per session; tests that share it must not change it.
+
+    Tests using it belong to xdist_group("every-combination"), so one worker renders each.
+    """
+    root = tmp_path_factory.mktemp("rendered")
+    projects: dict[str, Path] = {}
+
+    def rendered_project(combination: Combination) -> Path:
+        if combination.id not in projects:
+            projects[combination.id] = render(root / combination.id, combination.answers)
+        return projects[combination.id]
+
+    return rendered_project
+
+
+@pytest.fixture(scope="session")
+def environments(tmp_path_factory: pytest.TempPathFactory) -> ProjectEnvironments:
+    """Shared virtual environments; tests using one belong to its xdist_group(dependency_set)."""
+    return ProjectEnvironments(tmp_path_factory.mktemp("venvs"))

