@@ -34,7 +34,7 @@ from bench.projects import (
     time_test_suite,
 )
 from bench.report import ENDPOINTS, Measurement, Row, summarise, write_report
-from bench.servers import Server, free_port
+from bench.servers import Server, Service, free_port
 from bench.stacks import APP_KINDS, RENDERED, STACK_NAMES, App, Stack
 from rendering import ORMS, ProjectEnvironments
 
@@ -57,11 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run each stack as if behind a transaction pooler (DB_BEHIND_POOLER=true: "
         "timeouts by SET LOCAL in every transaction, no prepared statements)",
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds per app and endpoint")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per app")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn processes per app")
     parser.add_argument("--no-suites", action="store_true", help="skip the projects' own tests")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--out", type=Path, default=REPOSITORY_ROOT / "bench" / "results")
@@ -98,7 +98,7 @@ class Bench:
         self.cluster.execute("CREATE EXTENSION pg_stat_statements")
         self.environments = ProjectEnvironments(self.workdir / "venvs")
         self.projects: dict[str, Project] = {}
-        self.servers: dict[App, Server] = {}
+        self.servers: dict[App, Service] = {}
         self.databases: dict[App, str] = {}
         self.driver: LoadDriver | None = None
         self.labels = (f"job{n}" for n in itertools.count())
@@ -127,12 +127,12 @@ class Bench:
                 progress(f"starting {app.label}")
                 self.servers[app] = self.start(app, project, url)
                 self.databases[app] = database
-        for server in self.servers.values():
-            server.wait_ready("/items/1")
+        for service in self.servers.values():
+            service.wait_ready("/items/1")
         self.driver = LoadDriver(REPOSITORY_ROOT)
         self.cleanup.callback(self.driver.close)
 
-    def start(self, app: App, project: Project, url: str) -> Server:
+    def start(self, app: App, project: Project, url: str) -> Service:
         env = {
             **project.env,
             "DATABASE_URL": url,
@@ -146,23 +146,25 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             **app.environment(),
         }
-        port = free_port()
-        log = self.workdir / "logs" / f"{app.label.replace(' ', '_')}.log"
-        server = Server(app.command(port, self.args.workers), project.path, env, port, log)
-        self.cleanup.callback(server.stop)
-        return server
+        servers = []
+        for worker in range(self.args.workers):
+            port = free_port()
+            log = self.workdir / "logs" / f"{app.label.replace(' ', '_')}-{worker}.log"
+            servers.append(Server(app.command(port), project.path, env, port, log))
+            self.cleanup.callback(servers[-1].stop)
+        return Service(servers)
 
     def load(
         self, app: App, endpoint: str, seconds: float, concurrency: int | None = None
     ) -> dict[str, Any]:
         """Drive load at one app; add the app's and the database's CPU per request."""
         assert self.driver is not None
-        server = self.servers[app]
+        service = self.servers[app]
         postmaster = self.postmaster()
-        app_cpu, db_cpu = tree_cpu_seconds(server.process.pid), tree_cpu_seconds(postmaster)
+        app_cpu, db_cpu = sum(map(tree_cpu_seconds, service.pids)), tree_cpu_seconds(postmaster)
         statements = self.statements_run(self.databases[app])
         result = self.driver.run(
-            base_url=server.base_url,
+            base_urls=service.base_urls,
             endpoint=endpoint,
             concurrency=concurrency or self.args.concurrency,
             duration=seconds,
@@ -170,7 +172,8 @@ class Bench:
             label=next(self.labels),
         )
         answered = max(result["requests"] + result["errors"], 1)
-        result["app_cpu_ms"] = (tree_cpu_seconds(server.process.pid) - app_cpu) * 1000 / answered
+        app_cpu = sum(map(tree_cpu_seconds, service.pids)) - app_cpu
+        result["app_cpu_ms"] = app_cpu * 1000 / answered
         result["db_cpu_ms"] = (tree_cpu_seconds(postmaster) - db_cpu) * 1000 / answered
         result["statements"] = (self.statements_run(self.databases[app]) - statements) / answered
         return result
@@ -186,9 +189,11 @@ class Bench:
     def our_cpu_seconds(self) -> float:
         """CPU of everything this run started: apps, PostgreSQL, the load driver, itself."""
         assert self.driver is not None
-        roots = [server.process.pid for server in self.servers.values()]
-        roots += [self.postmaster(), self.driver.process.pid, os.getpid()]
-        return sum(tree_cpu_seconds(root) for root in roots)
+        roots = [pid for service in self.servers.values() for pid in service.pids]
+        roots += [self.postmaster(), self.driver.process.pid]
+        # Itself and the commands it ran and reaped (psql); not its live children, counted above.
+        own = sum(os.times()[:4])
+        return own + sum(tree_cpu_seconds(root) for root in roots)
 
     def postmaster(self) -> int:
         return int((self.cluster.data_dir / "postmaster.pid").read_text().split()[0])
@@ -200,15 +205,19 @@ class Bench:
         for app in apps:
             for endpoint in ENDPOINTS:
                 self.load(app, endpoint, self.args.warmup)
+        stacks = list(dict.fromkeys(app.stack for app in apps))
         measurements = []
         for round_index in range(self.args.rounds):
             progress(f"round {round_index + 1} of {self.args.rounds}")
-            # Each round starts at another app, so drift over time hits every app alike.
-            shift = round_index * len(apps) // self.args.rounds
-            for app in apps[shift:] + apps[:shift]:
+            # The apps of a stack run back to back, so the ratios compare like with like;
+            # each round starts at another stack and another app, so drift hits all alike.
+            for stack in rotate(stacks, round_index):
                 for endpoint in ENDPOINTS:
-                    result = self.load(app, endpoint, self.args.duration)
-                    measurements.append(Measurement(app.stack.label, app.kind, endpoint, result))
+                    for app in rotate([a for a in apps if a.stack == stack], round_index):
+                        result = self.load(app, endpoint, self.args.duration)
+                        measurements.append(
+                            Measurement(stack.label, app.kind, endpoint, round_index, result)
+                        )
         others = (machine_busy_seconds() - busy) - (self.our_cpu_seconds() - ours)
         self.other_programs_cores = max(others, 0) / (time.monotonic() - started)
         return measurements
@@ -228,20 +237,28 @@ class Bench:
         return profile.report(slowest, profiles)
 
     def profile_app(self, app: App) -> profile.Profile:
-        seconds = self.args.duration
-        raw = self.args.out / f"profile-{app.label.replace(' ', '_')}.txt"
-        recorder = profile.start_recording(
-            self.servers[app].process.pid, math.ceil(2 * seconds + 2), raw, PROFILE_RATE
-        )
+        seconds = 2 * self.args.duration  # fewer requests in flight: sample a while longer
+        name = f"profile-{app.label.replace(' ', '_')}"
+        raw = [self.args.out / f"{name}-{n}.txt" for n in range(len(self.servers[app].pids))]
+        recorders = [
+            profile.start_recording(pid, math.ceil(2 * seconds + 2), output, PROFILE_RATE)
+            for pid, output in zip(self.servers[app].pids, raw, strict=True)
+        ]
         time.sleep(1)  # py-spy attaches to every worker before the load starts
         results = [self.load(app, endpoint, seconds, PROFILE_CONCURRENCY) for endpoint in ENDPOINTS]
-        _, errors = recorder.communicate(timeout=60)
-        if recorder.returncode != 0:
-            raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace')}")
+        for recorder in recorders:
+            _, errors = recorder.communicate(timeout=60)
+            if recorder.returncode != 0:
+                raise RuntimeError(f"py-spy failed: {errors.decode(errors='replace')}")
         requests = sum(r["requests"] for r in results)
         cpu_ms = sum(r["app_cpu_ms"] * r["requests"] for r in results) / max(requests, 1)
         package = app.stack.combination.package_name
         return profile.load(raw, app.kind, cpu_ms, package)
+
+
+def rotate(items: list[Any], by: int) -> list[Any]:
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,9 +72,10 @@ def start_recording(pid: int, seconds: float, output: Path, rate: int) -> subpro
     )
 
 
-def load(raw: Path, label: str, cpu_ms_per_request: float, package: str) -> Profile:
+def load(raw: list[Path], label: str, cpu_ms_per_request: float, package: str) -> Profile:
+    """Samples of every worker of one app, from py-spy's raw (collapsed stacks) files."""
     samples: Counter[tuple[str, ...]] = Counter()
-    for line in raw.read_text().splitlines():
+    for line in (line for path in raw for line in path.read_text().splitlines()):
         stack, _, count = line.rpartition(" ")
         frames = tuple(
             f"{match['function']} ({short_path(match['path'])})\t{group_of(match['path'], package)}"

@@ -23,6 +23,7 @@ class Measurement:
     stack: str
     kind: str
     endpoint: str
+    round: int
     result: dict[str, Any]
 
 
@@ -38,14 +39,29 @@ class Row:
     db_cpu_ms: float
     statements: float
     errors: int
+    # Medians over the rounds of this app's req/s ÷ the reference's in the same round.
+    vs_safety_off: float | None
+    vs_raw_driver: float | None
     error_samples: list[str] = field(default_factory=list)
 
 
 def summarise(measurements: Iterable[Measurement]) -> list[Row]:
     """One row per stack, endpoint and app: the median of each figure over the rounds."""
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    rps: dict[tuple[str, str, str, int], float] = {}
     for m in measurements:
         grouped[(m.stack, m.endpoint, m.kind)].append(m.result)
+        rps[(m.stack, m.endpoint, m.kind, m.round)] = m.result["rps"]
+
+    def ratio(stack: str, endpoint: str, kind: str, reference: str) -> float | None:
+        ratios = [
+            value / rps[(stack, endpoint, reference, round_)]
+            for (s, e, k, round_), value in rps.items()
+            if (s, e, k) == (stack, endpoint, kind)
+            and rps.get((stack, endpoint, reference, round_))
+        ]
+        return statistics.median(ratios) if ratios else None
+
     rows = []
     for (stack, endpoint, kind), results in grouped.items():
         rows.append(
@@ -60,6 +76,8 @@ def summarise(measurements: Iterable[Measurement]) -> list[Row]:
                 statistics.median(r["db_cpu_ms"] for r in results),
                 statistics.median(r["statements"] for r in results),
                 sum(r["errors"] for r in results),
+                ratio(stack, endpoint, kind, SAFETY_OFF_APP),
+                ratio(stack, endpoint, kind, RAW_DRIVER_APP),
                 [sample for r in results for sample in r["error_samples"]][:3],
             )
         )
@@ -70,17 +88,13 @@ def summarise(measurements: Iterable[Measurement]) -> list[Row]:
 
 
 def throughput_table(rows: list[Row]) -> str:
-    rps = {(r.stack, r.endpoint, r.kind): r.rps for r in rows}
     lines = [
         "| stack | endpoint | app | req/s | ÷ (a) | ÷ (b) | p50 ms | p99 ms "
         "| app CPU ms/req | db CPU ms/req | statements/req | errors |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        ratios = [
-            _ratio(r.rps, rps.get((r.stack, r.endpoint, reference)))
-            for reference in (SAFETY_OFF_APP, RAW_DRIVER_APP)
-        ]
+        ratios = [f"{x:.2f}" if x is not None else "-" for x in (r.vs_safety_off, r.vs_raw_driver)]
         lines.append(
             f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {r.kind} | {r.rps:.0f} | {ratios[0]} "
             f"| {ratios[1]} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.app_cpu_ms:.2f} "
@@ -99,11 +113,11 @@ def safety_table(rows: list[Row]) -> str:
     ]
     for r in rows:
         off = by_key.get((r.stack, r.endpoint, SAFETY_OFF_APP))
-        if r.kind != RENDERED or off is None or not off.rps:
+        if r.kind != RENDERED or off is None or r.vs_safety_off is None:
             continue
         extra_cpu = r.app_cpu_ms + r.db_cpu_ms - off.app_cpu_ms - off.db_cpu_ms
         lines.append(
-            f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {1 - r.rps / off.rps:.1%} "
+            f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {1 - r.vs_safety_off:.1%} "
             f"| {extra_cpu:+.2f} ms ({extra_cpu / (off.app_cpu_ms + off.db_cpu_ms):+.0%}) "
             f"| {r.statements - off.statements:+.1f} |"
         )
@@ -124,10 +138,6 @@ def timings_table(projects: list[Project]) -> str:
     return "\n".join(lines)
 
 
-def _ratio(value: float, reference: float | None) -> str:
-    return f"{value / reference:.2f}" if reference else "-"
-
-
 def write_report(
     args: Any,
     rows: list[Row],
@@ -146,8 +156,9 @@ def write_report(
         f"cores busy on average while this run measured. Whole run: {wall_seconds / 60:.1f} min.",
         "",
         f"Load: {args.concurrency} requests in flight, {args.rounds} rounds of "
-        f"{args.duration:g} s per app and endpoint (medians shown), {args.workers} uvicorn "
-        f"workers per app, ORM {args.orm}, pool {args.concurrency} per worker for every app.",
+        f"{args.duration:g} s per app and endpoint (medians; the ratios are medians of the "
+        f"ratios within a round), {args.workers} uvicorn processes per app, ORM {args.orm}, "
+        f"a pool of {args.concurrency} per process for every app.",
         "",
         throughput_table(rows),
         "",

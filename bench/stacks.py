@@ -69,7 +69,8 @@ class App:
     def label(self) -> str:
         return f"{self.stack.label} {self.kind}"
 
-    def command(self, port: int, workers: int) -> list[str]:
+    def command(self, port: int) -> list[str]:
+        """One uvicorn worker (explicitly: uvicorn reads WEB_CONCURRENCY as its default)."""
         if self.kind == RAW_DRIVER_APP:
             target = ["--app-dir", str(REFERENCE_DIR), f"{REFERENCE_MODULES[self.stack.name]}:app"]
         else:
@@ -79,7 +80,7 @@ class App:
             *target,
             "--host=127.0.0.1",
             f"--port={port}",
-            f"--workers={workers}",
+            "--workers=1",
             "--no-access-log",
             "--log-level=warning",
         ]
