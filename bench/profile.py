@@ -36,6 +36,8 @@ GROUPS = {
     "psycopg2": "driver",
 }
 OURS = "rendered project (ours)"
+# Samples whose last Python frame is the loop's run(): uvloop's C code and the socket calls.
+EVENT_LOOP = "event loop + socket I/O (uvloop, C)"
 # Libraries below this share of every profile's samples are summed up as "other".
 MINOR_SHARE = 0.01
 REFERENCE = "reference app"
@@ -82,6 +84,8 @@ def load(raw: list[Path], label: str, cpu_ms_per_request: float, package: str) -
             for frame in stack.split(";")
             if (match := FRAME.match(frame))
         )
+        if frames and frames[-1].startswith("Runner.run (asyncio/runners.py)"):
+            frames = (*frames[:-1], f"{frames[-1].split(chr(9))[0]}\t{EVENT_LOOP}")
         if frames:
             samples[frames] += int(count)
     return Profile(label, samples, cpu_ms_per_request)
