@@ -4,7 +4,9 @@ The client gets a short JSON body, never a stack trace; the log gets one line wi
 (driver messages name host and port, never the password).
 """
 
+import errno
 import logging
+import socket
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
@@ -18,6 +20,16 @@ UNIQUE_VIOLATION = "23505"
 # cancelled the statement (statement_timeout): worth retrying shortly.
 TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
 RETRY_AFTER_SECONDS = "2"
+# Socket errors that mean the database host cannot be reached right now.
+NETWORK_ERRNOS = frozenset(
+    {
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ETIMEDOUT,
+    }
+)
 
 
 def sqlstate(error: DBAPIError) -> str | None:
@@ -52,6 +64,14 @@ def unavailable(request: Request, error: BaseException) -> JSONResponse:
     )
 
 
+def internal_error(request: Request, error: BaseException) -> JSONResponse:
+    logger.error("error: %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse(
+        {"detail": "Internal server error."},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
 async def handle_integrity_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, IntegrityError)
     if sqlstate(error) == UNIQUE_VIOLATION:
@@ -66,15 +86,18 @@ async def handle_database_error(request: Request, error: Exception) -> JSONRespo
     if is_transient(error):
         return unavailable(request, error)
     # A bug (bad SQL, a type mismatch): a plain 500, with the traceback in the log only.
-    logger.error("database error: %s %s", request.method, request.url.path, exc_info=error)
-    return JSONResponse(
-        {"detail": "Internal server error."},
-        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return internal_error(request, error)
 
 
 async def handle_unavailable(request: Request, error: Exception) -> JSONResponse:
     return unavailable(request, error)
+
+
+async def handle_os_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, OSError)
+    if isinstance(error, socket.gaierror) or error.errno in NETWORK_ERRNOS:
+        return unavailable(request, error)
+    return internal_error(request, error)
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -82,7 +105,8 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, handle_database_error)
     # The pool had no connection to give within DB_POOL_TIMEOUT.
     app.add_exception_handler(PoolTimeoutError, handle_unavailable)
-    # asyncpg's connect and command timeouts raise a bare TimeoutError; refused or reset
-    # connections can surface as OSError before SQLAlchemy wraps them.
+    # asyncpg's connect and command timeouts raise a bare TimeoutError; refused, reset or
+    # unreachable connections can surface as OSError before SQLAlchemy wraps them.
     app.add_exception_handler(TimeoutError, handle_unavailable)
     app.add_exception_handler(ConnectionError, handle_unavailable)
+    app.add_exception_handler(OSError, handle_os_error)
