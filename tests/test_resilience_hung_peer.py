@@ -27,7 +27,7 @@ ASYNC_CASES = [case for case in full_set_cases() if case.combination.concurrency
 CASES = as_params(ASYNC_CASES, group="full-", **{"async-psycopg": NO_COMMAND_TIMEOUT})
 SLACK_SECONDS = 2.0
 # Longer than the bound, so that a request held for the whole stall fails the test.
-STALL_SECONDS = 12
+STALL_SECONDS = 15
 
 
 @pytest.mark.parametrize("fault_rig", CASES, indirect=True)

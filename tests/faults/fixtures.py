@@ -114,15 +114,17 @@ ASYNCPG_GRACEFUL_CLOSE_SECONDS = 2.0
 def dead_peer_wait(case: Case) -> float:
     """The longest run of client deadlines one request can meet when its peer stops answering.
 
-    First the deadline that notices the pooled connection is dead (asyncpg: command_timeout,
-    then SQLAlchemy's graceful close; libpq: tcp_user_timeout), then the connect timeout of
-    the fresh connection the pool tries next.
+    A queued request may first wait up to DB_POOL_TIMEOUT for a connection slot and get one
+    just in time. Then the deadline that notices the pooled connection is dead (asyncpg:
+    command_timeout, then SQLAlchemy's graceful close; libpq: tcp_user_timeout), then the
+    connect timeout of the fresh connection the pool tries next.
     """
+    queued = SHORT_TIMEOUTS["DB_POOL_TIMEOUT"]
     connect = SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
     if case.combination.db_driver == "asyncpg":
         command_timeout = SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + connect
-        return command_timeout + ASYNCPG_GRACEFUL_CLOSE_SECONDS + connect
-    return SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + connect
+        return queued + command_timeout + ASYNCPG_GRACEFUL_CLOSE_SECONDS + connect
+    return queued + SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + connect
 
 
 @dataclass
