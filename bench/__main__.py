@@ -34,9 +34,9 @@ from bench.projects import (
     time_test_suite,
 )
 from bench.report import ENDPOINTS, Measurement, Row, summarise, write_report
-from bench.servers import Server, Service, free_port
+from bench.servers import Server, Service
 from bench.stacks import APP_KINDS, RENDERED, STACK_NAMES, App, Stack
-from rendering import ORMS, ProjectEnvironments
+from rendering import ORMS, ProjectEnvironments, free_port
 
 MAX_CONNECTIONS = 500
 PROFILE_RATE = 500

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import socket
 import subprocess
 import warnings
 from collections.abc import Iterator, Mapping
@@ -101,6 +102,14 @@ def render(destination: Path, answers: Mapping[str, Any], **options: Any) -> Pat
             **options,
         )
     return destination
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def run(

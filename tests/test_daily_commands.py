@@ -11,7 +11,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from rendering import Combination, render, run
+from rendering import Combination, free_port, render, run
 
 SAMPLE = [
     Combination("async", "asyncpg", "sqlmodel", {"deployment": "neon", "neon_endpoint": "pooled"}),
@@ -75,13 +74,6 @@ def new_project(request: pytest.FixtureRequest) -> Iterator[tuple[Path, dict[str
 def make(project: Path, env: dict[str, str], *targets: str) -> str:
     result = run(["make", *targets], project, env, timeout=600)
     return result.stdout + result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_for_ready(url: str, server: subprocess.Popen[str]) -> dict[str, object]:

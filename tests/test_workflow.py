@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from rendering import Combination, all_combinations
+from rendering import Combination, all_combinations, run
 from workflow import GITHUB_ONLY_ACTIONS, read_job
 
 COMBINATIONS = list(all_combinations())
@@ -37,16 +36,11 @@ def test_actionlint_finds_nothing(
 ) -> None:
     actionlint = shutil.which("actionlint")
     assert actionlint, "actionlint is a dev dependency: run `uv sync`"
-    result = subprocess.run(
-        [actionlint, "-no-color", "-oneline", str(WORKFLOW)],
-        cwd=rendered(combination),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run(
+        [actionlint, "-no-color", "-oneline", str(WORKFLOW)], rendered(combination), timeout=60
     )
 
-    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    assert result.stdout + result.stderr == ""
 
 
 @every_combination

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import free_port
+from rendering import free_port
 
 START_TIMEOUT_SECONDS = 15.0
 # Neon sizes its pooler's server pool at 0.9 x max_connections: 90 at 0.25 CU (104).
