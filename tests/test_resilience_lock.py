@@ -2,9 +2,8 @@
 
 An ACCESS EXCLUSIVE lock on the items table at concurrency 64: requests waiting for a
 connection give up after DB_POOL_TIMEOUT, queries waiting for the lock after
-DB_STATEMENT_TIMEOUT, so every request is answered (503 or success) within their sum plus 2 s
-(the issue asks for 1 s; 64 concurrent requests on a starved 2-core CI machine need more), and
-the app serves again as soon as the lock is gone.
+DB_STATEMENT_TIMEOUT, so every request is answered (503 or success) within their sum plus 1 s,
+and the app serves again as soon as the lock is gone.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def test_a_locked_table_answers_every_request_within_the_pool_and_statement_time
         holder.join(timeout=LOCK_SECONDS + 30)
         released_at = time.monotonic()
         result = load.result()
-    bound = SHORT_TIMEOUTS["DB_POOL_TIMEOUT"] + SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + 2.0
+    bound = SHORT_TIMEOUTS["DB_POOL_TIMEOUT"] + SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + 1.0
     recovery = result.recovery_after(released_at)
     figures(fault=f"ACCESS EXCLUSIVE lock {LOCK_SECONDS} s, 64 concurrent", case=served.case,
             result=result, recovery=recovery, bound=bound)  # fmt: skip

@@ -106,25 +106,24 @@ SHORT_TIMEOUTS = {
 }
 
 
-# SQLAlchemy closes an invalidated asyncpg connection gracefully first, with a fixed 2 s
-# timeout (`close(timeout=2)` in the adapter's terminate()), before it aborts it.
-ASYNCPG_GRACEFUL_CLOSE_SECONDS = 2.0
+def command_timeout() -> float:
+    """The async drivers' client-side deadline for one answer (the rendered deadline.py)."""
+    return SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
 
 
 def dead_peer_wait(case: Case) -> float:
     """The longest run of client deadlines one request can meet when its peer stops answering.
 
     A queued request may first wait up to DB_POOL_TIMEOUT for a connection slot and get one
-    just in time. Then the deadline that notices the pooled connection is dead (asyncpg:
-    command_timeout, then SQLAlchemy's graceful close; libpq: tcp_user_timeout), then the
-    connect timeout of the fresh connection the pool tries next.
+    just in time. asyncpg then meets its command deadline, whose TimeoutError ends the request.
+    libpq drivers notice the dead connection by tcp_user_timeout, which SQLAlchemy treats as a
+    disconnect: the pool (or the retry of a read) then tries a fresh connection, which meets
+    the connect timeout.
     """
     queued = SHORT_TIMEOUTS["DB_POOL_TIMEOUT"]
-    connect = SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
     if case.combination.db_driver == "asyncpg":
-        command_timeout = SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + connect
-        return queued + command_timeout + ASYNCPG_GRACEFUL_CLOSE_SECONDS + connect
-    return queued + SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + connect
+        return queued + command_timeout()
+    return queued + SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
 
 
 @dataclass
