@@ -3,7 +3,7 @@
 The app runs in a network namespace; its link to the server goes down for 14 s (longer than any
 bound), so packets vanish with no reset. With the client timeouts shortened through the
 environment, every request is answered (503 or success) within the deadlines it can meet in a
-row plus 2 s (see faults.fixtures.dead_peer_wait), and the app serves again within 2 s after
+row plus 2 s (see dead_peer_wait), and the app serves again within 2 s after
 the link returns.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
-from faults.fixtures import SHORT_TIMEOUTS, FaultRig, as_params, dead_peer_wait
+from faults.fixtures import SHORT_TIMEOUTS, FaultRig, as_params, command_timeout
 from faults.load import Load
-from faults.project import full_set_cases
+from faults.project import Case, full_set_cases
 from faults.serve import Served
 
 CASES = as_params(full_set_cases(), group="full-")
@@ -60,6 +60,21 @@ def test_a_silent_drop_answers_every_request_within_the_client_timeouts(
         abandoned = wait_for_no_sessions_before(served, cut_at)
         assert abandoned == 0, f"{abandoned} server sessions abandoned by the drop, still open"
     served.wait_until_clean(SETTLE_SECONDS)
+
+
+def dead_peer_wait(case: Case) -> float:
+    """The longest run of client deadlines one request can meet when its peer stops answering.
+
+    A queued request may first wait up to DB_POOL_TIMEOUT for a connection slot and get one
+    just in time. asyncpg then meets its command deadline, whose TimeoutError ends the request.
+    libpq drivers notice the dead connection by tcp_user_timeout, which SQLAlchemy treats as a
+    disconnect: the pool (or the retry of a read) then tries a fresh connection, which meets
+    the connect timeout.
+    """
+    queued = SHORT_TIMEOUTS["DB_POOL_TIMEOUT"]
+    if case.combination.db_driver == "asyncpg":
+        return queued + command_timeout()
+    return queued + SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
 
 
 def wait_for_no_sessions_before(served: Served, epoch_seconds: float) -> int:

@@ -20,18 +20,17 @@ from .project import Case
 from .serve import Served, served_app
 
 
-def as_params(cases: Iterable[Case], group: str = "", **marks_by_driver: Any) -> list[Any]:
+def as_params(cases: Iterable[Case], group: str = "") -> list[Any]:
     """Cases as test parameters, marked `faults` (`pytest -m "not faults"` leaves them out).
 
     The tests of one case form an xdist group, so that they run in one worker and share its
-    app (or rig); marks_by_driver adds a mark to the cases whose id starts with the key.
+    app (or rig).
     """
     return [
         pytest.param(
             case,
             id=case.id,
-            marks=[pytest.mark.faults, pytest.mark.xdist_group(group + case.id)]
-            + [mark for driver, mark in marks_by_driver.items() if case.id.startswith(driver)],
+            marks=[pytest.mark.faults, pytest.mark.xdist_group(group + case.id)],
         )
         for case in cases
     ]
@@ -109,21 +108,6 @@ SHORT_TIMEOUTS = {
 def command_timeout() -> float:
     """The async drivers' client-side deadline for one answer (the rendered deadline.py)."""
     return SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
-
-
-def dead_peer_wait(case: Case) -> float:
-    """The longest run of client deadlines one request can meet when its peer stops answering.
-
-    A queued request may first wait up to DB_POOL_TIMEOUT for a connection slot and get one
-    just in time. asyncpg then meets its command deadline, whose TimeoutError ends the request.
-    libpq drivers notice the dead connection by tcp_user_timeout, which SQLAlchemy treats as a
-    disconnect: the pool (or the retry of a read) then tries a fresh connection, which meets
-    the connect timeout.
-    """
-    queued = SHORT_TIMEOUTS["DB_POOL_TIMEOUT"]
-    if case.combination.db_driver == "asyncpg":
-        return queued + command_timeout()
-    return queued + SHORT_TIMEOUTS["DB_TCP_USER_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
 
 
 @dataclass

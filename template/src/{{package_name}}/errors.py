@@ -105,8 +105,9 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, handle_database_error)
     # The pool had no connection to give within DB_POOL_TIMEOUT.
     app.add_exception_handler(PoolTimeoutError, handle_unavailable)
-    # asyncpg's connect and command timeouts raise a bare TimeoutError; refused, reset or
-    # unreachable connections can surface as OSError before SQLAlchemy wraps them.
+    # The async drivers' command deadline (deadline.py) and asyncpg's connect timeout raise a
+    # bare TimeoutError; refused, reset or unreachable connections can surface as OSError
+    # before SQLAlchemy wraps them.
     app.add_exception_handler(TimeoutError, handle_unavailable)
     app.add_exception_handler(ConnectionError, handle_unavailable)
     app.add_exception_handler(OSError, handle_os_error)
