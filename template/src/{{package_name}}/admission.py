@@ -3,7 +3,8 @@
 from collections.abc import AsyncIterator
 
 import anyio
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from .failures import DatabaseUnavailable
 
 
 class ConnectionSlots:
@@ -29,7 +30,7 @@ class ConnectionSlots:
             await self._semaphore.acquire()
             acquired = True
         if not acquired:
-            raise PoolTimeoutError(
+            raise DatabaseUnavailable(
                 f"no database connection free within {self.timeout} s "
                 f"({self.limit} requests are using the database)"
             )

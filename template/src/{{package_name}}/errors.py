@@ -1,113 +1,141 @@
-"""Database failures as HTTP answers: 409 for a conflict, 503 for an unavailable database.
+"""Database failures as HTTP answers, one per cause (failures.py classifies them).
 
-The client gets a short JSON body, never a stack trace; the log gets one line with the cause
-(driver messages name host and port, never the password).
+| cause                                   | status                     | log                      |
+| --------------------------------------- | -------------------------- | ------------------------ |
+| unavailable: refused, lost, timed out,  | 503 + Retry-After          | WARNING, one line        |
+|   shutting down, too many connections   |                            |                          |
+| misconfigured: password, database, TLS  | 503 + Retry-After          | ERROR once per cause     |
+| query timeout (statement_timeout)       | 504                        | WARNING, one line        |
+| transaction conflict (40001, 40P01)     | retried once (retry.py),   | WARNING, one line        |
+|                                         | then 503 + Retry-After     |                          |
+| unique violation                        | 409 naming the field       | INFO, one line           |
+| other constraint (NOT NULL, CHECK, FK)  | 422 (NOT NULL, CHECK) or   | INFO, one line           |
+|                                         | 409 (foreign key, other)   |                          |
+| anything else: a bug                    | 500                        | ERROR with the traceback |
+
+The client gets a short JSON body, never a stack trace; the log names host and port, never the
+password.
 """
 
-import errno
 import logging
-import socket
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from .failures import (
+    DatabaseMisconfigured,
+    DatabaseUnavailable,
+    Failure,
+    classify,
+    describe,
+    diagnostic,
+    sqlstate,
+)
+from .models import metadata
 
 logger = logging.getLogger(__name__)
 
-UNIQUE_VIOLATION = "23505"
-# SQLSTATE classes of a database that is unreachable, shutting down, out of resources or that
-# cancelled the statement (statement_timeout): worth retrying shortly.
-TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
 RETRY_AFTER_SECONDS = "2"
-# Socket errors that mean the database host cannot be reached right now.
-NETWORK_ERRNOS = frozenset(
-    {
-        errno.ENETUNREACH,
-        errno.ENETDOWN,
-        errno.EHOSTUNREACH,
-        errno.EHOSTDOWN,
-        errno.ETIMEDOUT,
-    }
-)
+# Constraint violations the client can fix by sending other values.
+INVALID_INPUT_SQLSTATES = frozenset({"23502", "23514"})  # not_null_violation, check_violation
+# Misconfigurations already logged at ERROR by this process: one line per cause, not per request.
+_reported_misconfigurations: set[str] = set()
 
 
-def sqlstate(error: DBAPIError) -> str | None:
-    """The SQLSTATE, whichever driver raised (psycopg2: pgcode, psycopg and asyncpg: sqlstate)."""
-    code = getattr(error.orig, "pgcode", None) or getattr(error.orig, "sqlstate", None)
-    return str(code) if code else None
+def answer(request: Request, error: Exception) -> JSONResponse:
+    """The HTTP answer to a database error, and its log line."""
+    where = f"{request.method} {request.url.path}"
+    match classify(error):
+        case Failure.UNAVAILABLE:
+            logger.warning("database unavailable: %s: %s", where, describe(error))
+            return _retry_later("The database is unavailable; retry shortly.")
+        case Failure.MISCONFIGURED:
+            _report_misconfiguration(describe(error))
+            return _retry_later("The database is unavailable; retry shortly.")
+        case Failure.QUERY_TIMEOUT:
+            logger.warning("query took too long: %s: %s", where, describe(error))
+            return JSONResponse(
+                {"detail": "The query took longer than the database allows."},
+                status_code=status.HTTP_504_GATEWAY_TIMEOUT,
+            )
+        case Failure.TRANSACTION_CONFLICT:
+            logger.warning("transaction conflict after a retry: %s: %s", where, describe(error))
+            return _retry_later("The request conflicted with another one; retry shortly.")
+        case Failure.UNIQUE_VIOLATION:
+            assert isinstance(error, DBAPIError)
+            return _constraint_violation(where, error, status.HTTP_409_CONFLICT, "already exists")
+        case Failure.CONSTRAINT_VIOLATION:
+            assert isinstance(error, DBAPIError)
+            if sqlstate(error) in INVALID_INPUT_SQLSTATES:
+                return _constraint_violation(
+                    where, error, status.HTTP_422_UNPROCESSABLE_CONTENT, "is not allowed"
+                )
+            return _constraint_violation(
+                where, error, status.HTTP_409_CONFLICT, "conflicts with data already stored"
+            )
+        case Failure.BUG:
+            logger.error("error: %s", where, exc_info=error)
+            return JSONResponse(
+                {"detail": "Internal server error."},
+                status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            )
 
 
-def is_transient(error: DBAPIError) -> bool:
-    code = sqlstate(error)
-    if code is not None:
-        return code.startswith(TRANSIENT_SQLSTATE_CLASSES)
-    # No SQLSTATE: the connection itself failed (refused, reset, closed mid-operation).
-    return True
-
-
-def describe(error: BaseException) -> str:
-    """The driver's error type and first line: names host and port, never the password."""
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
-
-
-def unavailable(request: Request, error: BaseException) -> JSONResponse:
-    logger.warning(
-        "database unavailable: %s %s: %s", request.method, request.url.path, describe(error)
-    )
+def _retry_later(detail: str) -> JSONResponse:
     return JSONResponse(
-        {"detail": "The database is unavailable; retry shortly."},
+        {"detail": detail},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
 
-def internal_error(request: Request, error: BaseException) -> JSONResponse:
-    logger.error("error: %s %s", request.method, request.url.path, exc_info=error)
-    return JSONResponse(
-        {"detail": "Internal server error."},
-        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+def _report_misconfiguration(cause: str) -> None:
+    if cause in _reported_misconfigurations:
+        logger.debug("database refused the configuration: %s", cause)
+        return
+    _reported_misconfigurations.add(cause)
+    logger.error(
+        "database refused the configuration: %s. Check DATABASE_URL (user, password, "
+        "database name) and the TLS settings (DB_SSLMODE, sslrootcert); requests get 503 "
+        "until it is fixed",
+        cause,
     )
 
 
-async def handle_integrity_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, IntegrityError)
-    if sqlstate(error) == UNIQUE_VIOLATION:
-        detail = "A record with the same unique value already exists."
-    else:
-        detail = "The request conflicts with data already stored."
-    return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+def _constraint_violation(
+    where: str, error: DBAPIError, status_code: int, problem: str
+) -> JSONResponse:
+    constraint = diagnostic(error, "constraint_name")
+    fields = _columns_of(constraint) or _names(diagnostic(error, "column_name"))
+    logger.info("%s: %s violated (%s)", where, constraint or "a constraint", describe(error))
+    subject = " and ".join(fields) if fields else "the request"
+    body: dict[str, Any] = {"detail": f"The value of {subject} {problem}."}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status_code)
+
+
+def _columns_of(constraint: str | None) -> list[str]:
+    """The columns a named constraint or unique index covers, from the models' metadata."""
+    for table in metadata.tables.values():
+        for item in (*table.constraints, *table.indexes):
+            if constraint is not None and item.name == constraint:
+                return [column.name for column in item.columns]
+    return []
+
+
+def _names(column: str | None) -> list[str]:
+    return [column] if column else []
 
 
 async def handle_database_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, DBAPIError)
-    if is_transient(error):
-        return unavailable(request, error)
-    # A bug (bad SQL, a type mismatch): a plain 500, with the traceback in the log only.
-    return internal_error(request, error)
-
-
-async def handle_unavailable(request: Request, error: Exception) -> JSONResponse:
-    return unavailable(request, error)
-
-
-async def handle_os_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, OSError)
-    if isinstance(error, socket.gaierror) or error.errno in NETWORK_ERRNOS:
-        return unavailable(request, error)
-    return internal_error(request, error)
+    return answer(request, error)
 
 
 def register_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(IntegrityError, handle_integrity_error)
-    app.add_exception_handler(DBAPIError, handle_database_error)
-    # The pool had no connection to give within DB_POOL_TIMEOUT.
-    app.add_exception_handler(PoolTimeoutError, handle_unavailable)
-    # The async drivers' command deadline (deadline.py) and asyncpg's connect timeout raise a
-    # bare TimeoutError; refused, reset or unreachable connections can surface as OSError
-    # before SQLAlchemy wraps them.
-    app.add_exception_handler(TimeoutError, handle_unavailable)
-    app.add_exception_handler(ConnectionError, handle_unavailable)
-    app.add_exception_handler(OSError, handle_os_error)
+    # Only the database's exceptions: an OSError or TimeoutError from other code (an HTTP
+    # client, a cache) is that code's failure, a 500, not "the database is unavailable".
+    for error_type in (SQLAlchemyError, DatabaseUnavailable, DatabaseMisconfigured):
+        app.add_exception_handler(error_type, handle_database_error)

@@ -1,4 +1,8 @@
-"""Reads that lose their connection mid-request run once more, on a fresh connection."""
+"""Requests that are safe to run again run once more, in a fresh transaction.
+
+Reads that lost their connection, and any request whose transaction the database rolled back
+for a conflict (serialization failure, deadlock).
+"""
 
 import logging
 from collections.abc import Callable, Coroutine
@@ -9,7 +13,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
-from .errors import describe
+from .failures import Failure, classify, describe
 
 logger = logging.getLogger(__name__)
 
@@ -21,28 +25,29 @@ FUNCTION_SCOPE_KEY = "fastapi_function_astack"
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class RetryReadsRoute(APIRoute):
-    """A route whose GET and HEAD requests are retried once when the connection drops.
+class RetryRoute(APIRoute):
+    """A route whose requests run once more when running them again is safe.
 
-    pool_pre_ping replaces connections that died while idle in the pool; this covers the ones
-    that die between checkout and the last query (a restart, a failover, a killed backend).
+    GET and HEAD, when the connection drops: the pool's checkout test replaces connections
+    that died while idle; this covers the ones that die between checkout and the last query
+    (a restart, a failover, a killed backend). Any method, when the database rolled the
+    transaction back for a conflict: nothing of it was stored.
     """
 
     def get_route_handler(self) -> Handler:
         handle = super().get_route_handler()
 
         async def handle_with_retry(request: Request) -> Response:
-            if request.method not in IDEMPOTENT_METHODS or FUNCTION_SCOPE_KEY not in request.scope:
+            if FUNCTION_SCOPE_KEY not in request.scope:
                 return await handle(request)
             try:
                 return await _attempt(handle, request)
             except DBAPIError as error:
-                # SQLAlchemy sets this when the connection is gone and has discarded it, so
-                # the second attempt checks out another.
-                if not error.connection_invalidated:
+                if (reason := _retry_reason(request, error)) is None:
                     raise
                 logger.warning(
-                    "connection lost during %s %s, retrying once: %s",
+                    "%s during %s %s, retrying once: %s",
+                    reason,
                     request.method,
                     request.url.path,
                     describe(error),
@@ -50,6 +55,17 @@ class RetryReadsRoute(APIRoute):
                 return await _attempt(handle, request)
 
         return handle_with_retry
+
+
+def _retry_reason(request: Request, error: DBAPIError) -> str | None:
+    """Why running the request again is safe, or None when it is not."""
+    if classify(error) is Failure.TRANSACTION_CONFLICT:
+        return "transaction conflict"
+    # SQLAlchemy sets this when the connection is gone and has discarded it, so the second
+    # attempt checks out another. A write may have committed before the loss: never retried.
+    if error.connection_invalidated and request.method in IDEMPOTENT_METHODS:
+        return "connection lost"
+    return None
 
 
 async def _attempt(handle: Handler, request: Request) -> Response:
