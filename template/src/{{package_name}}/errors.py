@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import ColumnCollectionConstraint
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .failures import (
@@ -65,15 +66,17 @@ def answer(request: Request, error: Exception) -> JSONResponse:
             return _retry_later("The request conflicted with another one; retry shortly.")
         case Failure.UNIQUE_VIOLATION:
             assert isinstance(error, DBAPIError)
-            return _constraint_violation(where, error, status.HTTP_409_CONFLICT, "already exists")
+            return _constraint_violation(
+                where, error, status.HTTP_409_CONFLICT, "Another record has the same {}."
+            )
         case Failure.CONSTRAINT_VIOLATION:
             assert isinstance(error, DBAPIError)
             if sqlstate(error) in INVALID_INPUT_SQLSTATES:
                 return _constraint_violation(
-                    where, error, status.HTTP_422_UNPROCESSABLE_CONTENT, "is not allowed"
+                    where, error, status.HTTP_422_UNPROCESSABLE_CONTENT, "The {} is not allowed."
                 )
             return _constraint_violation(
-                where, error, status.HTTP_409_CONFLICT, "conflicts with data already stored"
+                where, error, status.HTTP_409_CONFLICT, "The {} conflicts with data stored."
             )
         case Failure.BUG:
             logger.error("error: %s", where, exc_info=error)
@@ -105,13 +108,13 @@ def _report_misconfiguration(cause: str) -> None:
 
 
 def _constraint_violation(
-    where: str, error: DBAPIError, status_code: int, problem: str
+    where: str, error: DBAPIError, status_code: int, message: str
 ) -> JSONResponse:
+    """A body naming the fields at fault, where the server says which constraint failed."""
     constraint = diagnostic(error, "constraint_name")
     fields = _columns_of(constraint) or _names(diagnostic(error, "column_name"))
-    logger.info("%s: %s violated (%s)", where, constraint or "a constraint", describe(error))
-    subject = " and ".join(fields) if fields else "the request"
-    body: dict[str, Any] = {"detail": f"The value of {subject} {problem}."}
+    logger.info("%s: %s violated: %s", where, constraint or "a constraint", describe(error))
+    body: dict[str, Any] = {"detail": message.format(" and ".join(fields) or "value")}
     if fields:
         body["fields"] = fields
     return JSONResponse(body, status_code=status_code)
@@ -119,10 +122,15 @@ def _constraint_violation(
 
 def _columns_of(constraint: str | None) -> list[str]:
     """The columns a named constraint or unique index covers, from the models' metadata."""
+    if constraint is None:
+        return []
     for table in metadata.tables.values():
-        for item in (*table.constraints, *table.indexes):
-            if constraint is not None and item.name == constraint:
-                return [column.name for column in item.columns]
+        for index in table.indexes:
+            if index.name == constraint:
+                return [column.name for column in index.columns]
+        for named in table.constraints:
+            if named.name == constraint and isinstance(named, ColumnCollectionConstraint):
+                return [column.name for column in named.columns]
     return []
 
 

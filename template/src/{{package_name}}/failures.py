@@ -74,9 +74,7 @@ def classify(error: BaseException) -> Failure:
     if not isinstance(error, DBAPIError):
         return Failure.BUG
     if code := sqlstate(error):
-        return FAILURE_BY_SQLSTATE.get(code) or FAILURE_BY_SQLSTATE_CLASS.get(
-            code[:2], Failure.BUG
-        )
+        return FAILURE_BY_SQLSTATE.get(code) or FAILURE_BY_SQLSTATE_CLASS.get(code[:2], Failure.BUG)
     if error.connection_invalidated or isinstance(error, InterfaceError):
         return Failure.UNAVAILABLE
     if isinstance(error, OperationalError):
