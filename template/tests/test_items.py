@@ -1,6 +1,7 @@
 """The items resource, end to end over HTTP against PostgreSQL."""
 
 import httpx
+import pytest
 
 
 async def create(client: httpx.AsyncClient, name: str, **fields: object) -> dict[str, object]:
@@ -26,7 +27,7 @@ async def test_duplicate_name_is_409_and_keeps_the_first(client: httpx.AsyncClie
     response = await client.post("/items", json={"name": "chair", "description": "another"})
 
     assert response.status_code == 409
-    assert response.json() == {"detail": "A record with the same unique value already exists."}
+    assert response.json() == {"detail": "Another record has the same name.", "fields": ["name"]}
     assert (await client.get(f"/items/{first['id']}")).json() == first
 
 
@@ -42,6 +43,8 @@ async def test_list_limits_are_validated(client: httpx.AsyncClient) -> None:
     assert (await client.get("/items", params={"limit": 0})).status_code == 422
     assert (await client.get("/items", params={"limit": 101})).status_code == 422
     assert (await client.get("/items", params={"offset": -1})).status_code == 422
+    huge_offset = {"offset": 99999999999999999999}
+    assert (await client.get("/items", params=huge_offset)).status_code == 422
 
 
 async def test_missing_item_is_404(client: httpx.AsyncClient) -> None:
@@ -100,3 +103,63 @@ async def test_invalid_payloads_are_422(client: httpx.AsyncClient) -> None:
     assert (await client.post("/items", json={"name": ""})).status_code == 422
     assert (await client.post("/items", json={"name": "x" * 101})).status_code == 422
     assert (await client.post("/items", json={"description": "no name"})).status_code == 422
+
+
+@pytest.mark.parametrize("item_id", ["0", "-1", "2147483648", "3000000000", "99999999999999999999"])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+async def test_an_id_past_the_integer_column_is_422_for_every_driver(
+    client: httpx.AsyncClient, method: str, item_id: str
+) -> None:
+    response = await client.request(method, f"/items/{item_id}", json={})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["path", "item_id"]
+
+
+async def test_the_largest_integer_id_is_a_plain_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/items/2147483647")).status_code == 404
+
+
+async def test_patch_with_null_for_a_required_field_is_422_and_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    item = await create(client, "crate", description="pine")
+
+    response = await client.patch(f"/items/{item['id']}", json={"name": None})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert (await client.get(f"/items/{item['id']}")).json() == item
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_an_unknown_field_is_422_not_silently_dropped(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    item = await create(client, "basket")
+    path = "/items" if method == "POST" else f"/items/{item['id']}"
+
+    response = await client.request(method, path, json={"name": "bag", "colour": "red"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "colour"]
+
+
+@pytest.mark.parametrize(
+    "raw_name",
+    [
+        pytest.param('"a\\u0000b"', id="NUL character"),
+        pytest.param('"a\\ud800b"', id="lone surrogate"),
+    ],
+)
+async def test_text_postgresql_cannot_store_is_422_not_500(
+    client: httpx.AsyncClient, raw_name: str
+) -> None:
+    body = f'{{"name": {raw_name}}}'
+    headers = {"content-type": "application/json"}
+
+    created = await client.post("/items", content=body, headers=headers)
+    item = await create(client, "lantern")
+    patched = await client.patch(f"/items/{item['id']}", content=body, headers=headers)
+
+    assert (created.status_code, patched.status_code) == (422, 422)

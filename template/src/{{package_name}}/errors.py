@@ -22,8 +22,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import ColumnCollectionConstraint
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.schema import ColumnCollectionConstraint
 
 from .failures import (
     DatabaseMisconfigured,
