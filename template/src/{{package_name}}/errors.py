@@ -17,10 +17,13 @@ The client gets a short JSON body, never a stack trace; the log names host and p
 password.
 """
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.schema import ColumnCollectionConstraint
@@ -142,8 +145,25 @@ async def handle_database_error(request: Request, error: Exception) -> JSONRespo
     return answer(request, error)
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped, so that any str encodes, lone surrogates too."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+async def handle_invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422, whose body echoes the input: a lone surrogate in it must not become a 500."""
+    assert isinstance(error, RequestValidationError)
+    return AsciiJSONResponse(
+        {"detail": jsonable_encoder(error.errors())},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 def register_error_handlers(app: FastAPI) -> None:
     # Only the database's exceptions: an OSError or TimeoutError from other code (an HTTP
     # client, a cache) is that code's failure, a 500, not "the database is unavailable".
     for error_type in (SQLAlchemyError, DatabaseUnavailable, DatabaseMisconfigured):
         app.add_exception_handler(error_type, handle_database_error)
+    app.add_exception_handler(RequestValidationError, handle_invalid_request)
