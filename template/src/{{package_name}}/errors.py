@@ -44,6 +44,11 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "2"
 # Constraint violations the client can fix by sending other values.
 INVALID_INPUT_SQLSTATES = frozenset({"23502", "23514"})  # not_null_violation, check_violation
+# What any route that uses the database may answer besides its own statuses, for OpenAPI.
+DATABASE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The database is unavailable; retry after Retry-After seconds"},
+    504: {"description": "The query took longer than the database allows"},
+}
 # Misconfigurations already logged at ERROR by this process: one line per cause, not per request.
 _reported_misconfigurations: set[str] = set()
 
