@@ -73,4 +73,5 @@ def test_fuzzing_the_api_finds_no_server_error(
         )
     assert result.returncode == 0, f"{output}\n--- app log\n{app_log}"
     assert operations is not None and int(operations.group(1)) == 7, output
-    assert requests >= 7 * MAX_EXAMPLES, output
+    # The five item operations take parameters and get up to MAX_EXAMPLES each.
+    assert requests >= 5 * MAX_EXAMPLES, output
