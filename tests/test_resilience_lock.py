@@ -1,10 +1,9 @@
 """A table locked for 10 s answers every request within the pool and statement timeouts.
 
 An ACCESS EXCLUSIVE lock on the items table at concurrency 64: requests waiting for a
-connection give up after DB_POOL_TIMEOUT, queries waiting for the lock after
-DB_STATEMENT_TIMEOUT (503 for no free connection, 504 for the statement timeout, or success), so
-every request is answered within their sum plus 1 s,
-and the app serves again as soon as the lock is gone.
+connection give up after DB_POOL_TIMEOUT (503), queries waiting for the lock after
+DB_STATEMENT_TIMEOUT (504), so every request is answered within their sum plus 1 s, and the
+app serves again as soon as the lock is gone.
 """
 
 from __future__ import annotations
