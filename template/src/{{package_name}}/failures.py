@@ -124,6 +124,9 @@ def diagnostic(error: DBAPIError, field: str) -> str | None:
 
 def describe(error: BaseException) -> str:
     """The driver's error type and first line: names host and port, never the password."""
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
+    cause: BaseException = error.orig if isinstance(error, DBAPIError) and error.orig else error
+    # SQLAlchemy's asyncpg adapter raises a generic Error around asyncpg's own, better named one.
+    if type(cause).__module__.startswith("sqlalchemy") and cause.__cause__ is not None:
+        cause = cause.__cause__
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}"
