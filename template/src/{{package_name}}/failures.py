@@ -18,6 +18,10 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached, or stopped answering: worth retrying shortly."""
 
 
+class DeadlineExceeded(DatabaseUnavailable, TimeoutError):
+    """A command got no answer within its deadline (deadline.py); its connection is discarded."""
+
+
 class DatabaseMisconfigured(Exception):
     """The database refused this configuration (credentials, database name, TLS)."""
 
