@@ -170,6 +170,11 @@ class LocalPostgres:
         return self._bin_dir
 
     @property
+    def ca_file(self) -> Path:
+        """With ssl=True: the certificate of the CA that signed the server's certificate."""
+        return self.data_dir / "ca.crt"
+
+    @property
     def log_file(self) -> Path:
         return self._base_dir / "server.log"
 
@@ -354,30 +359,37 @@ class LocalPostgres:
             conf.write(f"\ninclude '{SETTINGS_FILE}'\n")
 
     def _make_certificate(self) -> None:
-        # A self-signed certificate is enough: tests check TLS works, not who signed it.
-        self._run_as_server_user(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "3650",
-                "-subj",
-                f"/CN={HOST}",
-                "-addext",
-                f"subjectAltName=IP:{HOST}",
-                "-keyout",
-                str(self.data_dir / "server.key"),
-                "-out",
-                str(self.data_dir / "server.crt"),
-            ]
+        # A CA of the cluster's own signs the server's certificate, so clients can check it as
+        # in production: sslmode=verify-full with sslrootcert=<ca_file>.
+        ca_key = self.data_dir / "ca.key"
+        extensions = self.data_dir / "server.ext"
+        extensions.write_text(
+            f"subjectAltName = IP:{HOST}, DNS:localhost\n"
+            "basicConstraints = critical, CA:FALSE\n"
+            "keyUsage = critical, digitalSignature, keyEncipherment\n"
+            "extendedKeyUsage = serverAuth\n"
+            "subjectKeyIdentifier = hash\n"
+            "authorityKeyIdentifier = keyid\n"
         )
-        # The server refuses a private key that others can read.
+        if self._server_user is not None:
+            os.chown(extensions, self._server_user.pw_uid, self._server_user.pw_gid)
+        new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl_steps = [
+            ["req", "-x509", *new_key, "-days", "3650", "-subj", "/CN=local_postgres test CA",
+             "-addext", "basicConstraints = critical, CA:TRUE",
+             "-addext", "keyUsage = critical, keyCertSign, cRLSign",
+             "-keyout", str(ca_key), "-out", str(self.ca_file)],
+            ["req", "-new", *new_key, "-subj", f"/CN={HOST}",
+             "-keyout", str(self.data_dir / "server.key"), "-out", str(self.data_dir / "server.csr")],
+            ["x509", "-req", "-in", str(self.data_dir / "server.csr"), "-days", "3650",
+             "-CA", str(self.ca_file), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-extfile", str(extensions), "-out", str(self.data_dir / "server.crt")],
+        ]  # fmt: skip
+        for step in openssl_steps:
+            self._run_as_server_user(["openssl", *step])
+        # Nothing else is ever signed; the server refuses a private key that others can read.
+        for leftover in (ca_key, extensions, self.data_dir / "server.csr", self.data_dir / "ca.srl"):
+            leftover.unlink(missing_ok=True)
         (self.data_dir / "server.key").chmod(0o600)
 
     def _write_settings(self) -> None:
@@ -545,8 +557,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ssl = shutil.which("openssl") is not None
     cluster = LocalPostgres(cluster_dir, ssl=ssl)
     cluster.detach()
-    # Without TLS, say so in the URL: the project's defaults require it.
-    url = cluster.url(args.database) + ("" if ssl else "?sslmode=disable&channel_binding=disable")
+    # With TLS, check the server's certificate as in production; without, say so in the URL:
+    # the project's defaults require TLS. (A cluster made before it had a CA is only encrypted.)
+    if cluster.ca_file.exists():
+        query = f"?sslmode=verify-full&sslrootcert={cluster.ca_file}"
+    else:
+        query = "?sslmode=require" if ssl else "?sslmode=disable&channel_binding=disable"
+    url = cluster.url(args.database) + query
     if args.command == "start":
         cluster.start()
         _check_identifier(args.database)
