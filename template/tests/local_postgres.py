@@ -373,22 +373,21 @@ class LocalPostgres:
         )
         if self._server_user is not None:
             os.chown(extensions, self._server_user.pw_uid, self._server_user.pw_gid)
+        key, request = self.data_dir / "server.key", self.data_dir / "server.csr"
         new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        openssl_steps = [
-            ["req", "-x509", *new_key, "-days", "3650", "-subj", "/CN=local_postgres test CA",
-             "-addext", "basicConstraints = critical, CA:TRUE",
-             "-addext", "keyUsage = critical, keyCertSign, cRLSign",
-             "-keyout", str(ca_key), "-out", str(self.ca_file)],
-            ["req", "-new", *new_key, "-subj", f"/CN={HOST}",
-             "-keyout", str(self.data_dir / "server.key"), "-out", str(self.data_dir / "server.csr")],
-            ["x509", "-req", "-in", str(self.data_dir / "server.csr"), "-days", "3650",
-             "-CA", str(self.ca_file), "-CAkey", str(ca_key), "-CAcreateserial",
-             "-extfile", str(extensions), "-out", str(self.data_dir / "server.crt")],
-        ]  # fmt: skip
-        for step in openssl_steps:
+        make_ca = ["req", "-x509", *new_key, "-days", "3650", "-subj", "/CN=local_postgres test CA"]
+        make_ca += ["-addext", "basicConstraints = critical, CA:TRUE"]
+        make_ca += ["-addext", "keyUsage = critical, keyCertSign, cRLSign"]
+        make_ca += ["-keyout", str(ca_key), "-out", str(self.ca_file)]
+        make_request = ["req", "-new", *new_key, "-subj", f"/CN={HOST}"]
+        make_request += ["-keyout", str(key), "-out", str(request)]
+        sign = ["x509", "-req", "-in", str(request), "-days", "3650", "-extfile", str(extensions)]
+        sign += ["-CA", str(self.ca_file), "-CAkey", str(ca_key), "-CAcreateserial"]
+        sign += ["-out", str(self.data_dir / "server.crt")]
+        for step in (make_ca, make_request, sign):
             self._run_as_server_user(["openssl", *step])
         # Nothing else is ever signed; the server refuses a private key that others can read.
-        for leftover in (ca_key, extensions, self.data_dir / "server.csr", self.data_dir / "ca.srl"):
+        for leftover in (ca_key, extensions, request, self.data_dir / "ca.srl"):
             leftover.unlink(missing_ok=True)
         (self.data_dir / "server.key").chmod(0o600)
 
@@ -495,6 +494,17 @@ def _runuser() -> str:
 def _check_identifier(name: str) -> None:
     if not SAFE_IDENTIFIER.fullmatch(name):
         raise ValueError(f"not a safe database name: {name!r} (letters, digits, _; max 63)")
+
+
+def make_certificate_authority(directory: Path) -> Path:
+    """A CA certificate that signed no server's: what a client trusting the wrong CA holds."""
+    certificate = directory / "ca.crt"
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"]
+    command += ["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=another CA"]
+    command += ["-addext", "basicConstraints = critical, CA:TRUE"]
+    command += ["-keyout", str(directory / "ca.key"), "-out", str(certificate)]
+    subprocess.run(command, capture_output=True, check=True)
+    return certificate
 
 
 def database_url_in(env_file: Path) -> str | None:

@@ -72,7 +72,7 @@ def parse_options(options: str) -> tuple[dict[str, str], list[str]]:
             continue
         name, equals, value = setting.partition("=")
         if not (name and equals):
-            raise ValueError(f"options={options!r}: {word!r} is not -c name=value")
+            raise ValueError(f"options={options!r}: {setting!r} is not name=value")
         # The server reads names case-insensitively and `-` as `_`.
         settings[name.lower().replace("-", "_")] = value
         index += 1
