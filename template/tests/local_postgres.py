@@ -534,6 +534,16 @@ def remember_database_url(url: str, env_file: Path) -> str:
     )
 
 
+def _url_for_clients(cluster: LocalPostgres, database: str, *, ssl: bool) -> str:
+    # With TLS, check the server's certificate as in production; without, say so in the URL:
+    # the project's defaults require TLS. (A cluster made before it had a CA is only encrypted.)
+    if cluster.ca_file.exists():
+        query = f"?sslmode=verify-full&sslrootcert={cluster.ca_file}"
+    else:
+        query = "?sslmode=require" if ssl else "?sslmode=disable&channel_binding=disable"
+    return cluster.url(database) + query
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A local PostgreSQL for development and tests.")
     parser.add_argument("command", choices=["start", "stop", "url", "use"])
@@ -567,13 +577,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ssl = shutil.which("openssl") is not None
     cluster = LocalPostgres(cluster_dir, ssl=ssl)
     cluster.detach()
-    # With TLS, check the server's certificate as in production; without, say so in the URL:
-    # the project's defaults require TLS. (A cluster made before it had a CA is only encrypted.)
-    if cluster.ca_file.exists():
-        query = f"?sslmode=verify-full&sslrootcert={cluster.ca_file}"
-    else:
-        query = "?sslmode=require" if ssl else "?sslmode=disable&channel_binding=disable"
-    url = cluster.url(args.database) + query
     if args.command == "start":
         cluster.start()
         _check_identifier(args.database)
@@ -581,10 +584,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not exists.strip():
             cluster.create_database(args.database)
         print(f"PostgreSQL {cluster.execute('SHOW server_version').strip()} on port {cluster.port}")
+        url = _url_for_clients(cluster, args.database, ssl=ssl)
         print(f"DATABASE_URL={url}")
         print(remember_database_url(url, args.env_file))
     elif args.command == "url":
-        print(url)
+        print(_url_for_clients(cluster, args.database, ssl=ssl))
     else:
         cluster.stop()
         if args.purge:
