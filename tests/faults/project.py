@@ -83,7 +83,7 @@ def database_env(
         "DB_MAX_CONNECTIONS": "300",
         "LOG_LEVEL": "WARNING",
         # Neon profiles verify certificates against the system's trust store, which these
-        # throwaway servers are not in: encrypt without checking (tests/test_tls.py checks).
+        # throwaway servers are not in: encrypt only (the rendered tests/test_tls.py verifies).
         "DB_SSLMODE": "require",
     }
     if case.pooled:
