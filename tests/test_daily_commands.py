@@ -103,7 +103,8 @@ def test_setup_db_migrate_test_check_and_dev_work_without_a_running_database(
     assert "Docker is not running" in started or "docker" not in (project / "Makefile").read_text()
     url = (project / ".env").read_text().strip().removeprefix("DATABASE_URL=")
     assert f"DATABASE_URL={url}\nwrote DATABASE_URL to .env" in started
-    assert url.startswith("postgresql://postgres:postgres@127.0.0.1:") and url.endswith("/app")
+    assert url.startswith("postgresql://postgres:postgres@127.0.0.1:")
+    assert "/app?sslmode=verify-full&sslrootcert=" in url
     assert ".postgres/" in (project / ".gitignore").read_text().splitlines()
     if os.geteuid() == 0:
         assert (project / ".postgres" / "data").stat().st_uid == pwd.getpwnam("postgres").pw_uid

@@ -177,9 +177,9 @@ def test_command_line_start_creates_the_database_prints_its_url_and_writes_env_o
         assert first.returncode == 0, first.stderr
         url = (project / ".env").read_text().removeprefix("DATABASE_URL=").strip()
         assert f"DATABASE_URL={url}\nwrote DATABASE_URL to .env\n" in first.stdout
-        assert url.endswith("/app") and f":{postgres.port}/" not in url
+        assert "/app?sslmode=verify-full&sslrootcert=" in url and f":{postgres.port}/" not in url
         uses_tls = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-        assert psql(postgres, url + "?sslmode=require", uses_tls) == "t"
+        assert psql(postgres, url, uses_tls) == "t"
 
         again = command_line(local_postgres_module, "start", cwd=project)
         assert again.returncode == 0, again.stderr

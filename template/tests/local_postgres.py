@@ -170,6 +170,11 @@ class LocalPostgres:
         return self._bin_dir
 
     @property
+    def ca_file(self) -> Path:
+        """With ssl=True: the certificate of the CA that signed the server's certificate."""
+        return self.data_dir / "ca.crt"
+
+    @property
     def log_file(self) -> Path:
         return self._base_dir / "server.log"
 
@@ -354,30 +359,36 @@ class LocalPostgres:
             conf.write(f"\ninclude '{SETTINGS_FILE}'\n")
 
     def _make_certificate(self) -> None:
-        # A self-signed certificate is enough: tests check TLS works, not who signed it.
-        self._run_as_server_user(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "3650",
-                "-subj",
-                f"/CN={HOST}",
-                "-addext",
-                f"subjectAltName=IP:{HOST}",
-                "-keyout",
-                str(self.data_dir / "server.key"),
-                "-out",
-                str(self.data_dir / "server.crt"),
-            ]
+        # A CA of the cluster's own signs the server's certificate, so clients can check it as
+        # in production: sslmode=verify-full with sslrootcert=<ca_file>.
+        ca_key = self.data_dir / "ca.key"
+        extensions = self.data_dir / "server.ext"
+        extensions.write_text(
+            f"subjectAltName = IP:{HOST}, DNS:localhost\n"
+            "basicConstraints = critical, CA:FALSE\n"
+            "keyUsage = critical, digitalSignature, keyEncipherment\n"
+            "extendedKeyUsage = serverAuth\n"
+            "subjectKeyIdentifier = hash\n"
+            "authorityKeyIdentifier = keyid\n"
         )
-        # The server refuses a private key that others can read.
+        if self._server_user is not None:
+            os.chown(extensions, self._server_user.pw_uid, self._server_user.pw_gid)
+        key, request = self.data_dir / "server.key", self.data_dir / "server.csr"
+        new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        make_ca = ["req", "-x509", *new_key, "-days", "3650", "-subj", "/CN=local_postgres test CA"]
+        make_ca += ["-addext", "basicConstraints = critical, CA:TRUE"]
+        make_ca += ["-addext", "keyUsage = critical, keyCertSign, cRLSign"]
+        make_ca += ["-keyout", str(ca_key), "-out", str(self.ca_file)]
+        make_request = ["req", "-new", *new_key, "-subj", f"/CN={HOST}"]
+        make_request += ["-keyout", str(key), "-out", str(request)]
+        sign = ["x509", "-req", "-in", str(request), "-days", "3650", "-extfile", str(extensions)]
+        sign += ["-CA", str(self.ca_file), "-CAkey", str(ca_key), "-CAcreateserial"]
+        sign += ["-out", str(self.data_dir / "server.crt")]
+        for step in (make_ca, make_request, sign):
+            self._run_as_server_user(["openssl", *step])
+        # Nothing else is ever signed; the server refuses a private key that others can read.
+        for leftover in (ca_key, extensions, request, self.data_dir / "ca.srl"):
+            leftover.unlink(missing_ok=True)
         (self.data_dir / "server.key").chmod(0o600)
 
     def _write_settings(self) -> None:
@@ -485,6 +496,17 @@ def _check_identifier(name: str) -> None:
         raise ValueError(f"not a safe database name: {name!r} (letters, digits, _; max 63)")
 
 
+def make_certificate_authority(directory: Path) -> Path:
+    """A CA certificate that signed no server's: what a client trusting the wrong CA holds."""
+    certificate = directory / "ca.crt"
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"]
+    command += ["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=another CA"]
+    command += ["-addext", "basicConstraints = critical, CA:TRUE"]
+    command += ["-keyout", str(directory / "ca.key"), "-out", str(certificate)]
+    subprocess.run(command, capture_output=True, check=True)
+    return certificate
+
+
 def database_url_in(env_file: Path) -> str | None:
     """The DATABASE_URL an env file sets, or None (comments and other variables do not count)."""
     if not env_file.exists():
@@ -510,6 +532,16 @@ def remember_database_url(url: str, env_file: Path) -> str:
         f"{env_file} already sets another DATABASE_URL and was left alone; to use this "
         f"database, set DATABASE_URL={url} there"
     )
+
+
+def _url_for_clients(cluster: LocalPostgres, database: str, *, ssl: bool) -> str:
+    # With TLS, check the server's certificate as in production; without, say so in the URL:
+    # the project's defaults require TLS. (A cluster made before it had a CA is only encrypted.)
+    if cluster.ca_file.exists():
+        query = f"?sslmode=verify-full&sslrootcert={cluster.ca_file}"
+    else:
+        query = "?sslmode=require" if ssl else "?sslmode=disable&channel_binding=disable"
+    return cluster.url(database) + query
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -545,8 +577,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ssl = shutil.which("openssl") is not None
     cluster = LocalPostgres(cluster_dir, ssl=ssl)
     cluster.detach()
-    # Without TLS, say so in the URL: the project's defaults require it.
-    url = cluster.url(args.database) + ("" if ssl else "?sslmode=disable&channel_binding=disable")
     if args.command == "start":
         cluster.start()
         _check_identifier(args.database)
@@ -554,10 +584,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not exists.strip():
             cluster.create_database(args.database)
         print(f"PostgreSQL {cluster.execute('SHOW server_version').strip()} on port {cluster.port}")
+        url = _url_for_clients(cluster, args.database, ssl=ssl)
         print(f"DATABASE_URL={url}")
         print(remember_database_url(url, args.env_file))
     elif args.command == "url":
-        print(url)
+        print(_url_for_clients(cluster, args.database, ssl=ssl))
     else:
         cluster.stop()
         if args.purge:

@@ -82,6 +82,9 @@ def database_env(
         # The throwaway cluster's max_connections (local_postgres.py's default).
         "DB_MAX_CONNECTIONS": "300",
         "LOG_LEVEL": "WARNING",
+        # Neon profiles verify certificates against the system's trust store, which these
+        # throwaway servers are not in: encrypt only (the rendered tests/test_tls.py verifies).
+        "DB_SSLMODE": "require",
     }
     if case.pooled:
         # PgBouncer cannot do SCRAM channel binding; Neon's pooler can. TLS stays required.
