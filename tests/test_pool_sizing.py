@@ -100,6 +100,17 @@ def test_neon_quarter_cu_direct_with_many_workers_is_refused_but_pooled_fits(
 ) -> None:
     crowded = {"concurrency": "async", "worker_count": 16, "app_instances": 4}
 
-    with pytest.raises(ValueError, match=r"64 processes .* share 94 connections"):
-        rendered_pool(tmp_path / "direct", **crowded, **NEON_DIRECT)
+    with pytest.raises(ValueError, match=r"'db_max_connections': needs 138 \(2 per process\)$"):
+        rendered_pool(tmp_path / "direct", **crowded, **NEON_DIRECT, db_max_connections=104)
     assert rendered_pool(tmp_path / "pooled", **crowded, **NEON_POOLED)["pool_size"] == 15
+
+
+def test_the_default_max_connections_is_the_fewest_that_fits_when_the_usual_does_not(
+    tmp_path: Path,
+) -> None:
+    crowded = {"concurrency": "async", "worker_count": 16, "app_instances": 4}
+
+    # 7 reserved + 3 others + 64 processes x 2: each process gets the minimum pool.
+    pool = rendered_pool(tmp_path, **crowded, **NEON_DIRECT)
+
+    assert pool == {"processes": 64, "pool_size": 2, "max_overflow": 0, "peak": 128}
