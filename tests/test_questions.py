@@ -20,7 +20,10 @@ from rendering import TEMPLATE_ROOT, render
 
 REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"concurrency": "sync", "db_driver": "asyncpg"}, "asyncpg works only with concurrency=async"),
-    ({"concurrency": "async", "db_driver": "psycopg2"}, "psycopg2 works only with concurrency=sync"),
+    (
+        {"concurrency": "async", "db_driver": "psycopg2"},
+        "psycopg2 works only with concurrency=sync",
+    ),
     ({"worker_count": 0}, "worker_count': must be between 1 and 64"),
     ({"worker_count": 65}, "worker_count': must be between 1 and 64"),
     ({"app_instances": 0}, "app_instances': must be between 1 and 1000"),
