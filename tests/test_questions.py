@@ -39,7 +39,7 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"project_slug": "Bad_Name"}, "project_slug': must start with a letter a-z"),
     ({"project_slug": "bad_name"}, "project_slug': only a-z, 0-9 and '-' allowed"),
     ({"project_slug": "bad--name"}, "project_slug': no '--' and no '-' at the end"),
-    ({"package_name": "2fast"}, "package_name': must start with a letter a-z or '_'"),
+    ({"package_name": "2fast"}, "package_name': must start with a-z or '_'"),
     ({"package_name": "my-pkg"}, "package_name': only a-z, 0-9 and '_' allowed"),
     ({"package_name": "p" * 31}, "package_name': must be at most 30 characters"),
     ({"package_name": "class"}, "package_name': is a Python keyword"),
