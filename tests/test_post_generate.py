@@ -180,6 +180,17 @@ def test_right_after_it_copier_update_works(tmp_path: Path) -> None:
     assert (project / "uv.lock").is_file()
 
 
+def test_the_message_after_copy_names_this_script_as_the_next_command(tmp_path: Path) -> None:
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", str(TEMPLATE_ROOT), str(tmp_path / "o")])
+
+    assert result.returncode == 0, result.stderr
+    after_copy = result.stderr[result.stderr.index("O is ready in o/.") :].splitlines()
+    assert f"  python3 {SCRIPT}" in after_copy
+    assert after_copy.index(f"  python3 {SCRIPT}") < after_copy.index(
+        "  make setup db migrate   # install, start PostgreSQL, create the tables"
+    )
+
+
 def test_it_uses_the_standard_library_only() -> None:
     tree = ast.parse(SCRIPT.read_text())
     imported = {
