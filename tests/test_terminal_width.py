@@ -22,6 +22,15 @@ from test_questions import REFUSALS
 
 WIDTH = 80
 EXAMPLES = sorted((TEMPLATE_ROOT / "examples").glob("*.yml"))
+# Prompts the examples do not show: Neon's direct endpoint, psycopg2 (asyncpg greyed out).
+NEON_DIRECT_SYNC = {
+    "project_name": "Ledger",
+    "concurrency": "sync",
+    "db_driver": "psycopg2",
+    "orm": "sqlmodel",
+    "deployment": "neon",
+    "neon_endpoint": "direct",
+}
 QUESTIONS = [
     name
     for name, question in yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text()).items()
@@ -48,15 +57,22 @@ def too_wide(lines: list[str]) -> list[str]:
     return [f"{columns(line)}: {line}" for line in lines if columns(line) > WIDTH]
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda example: example.stem)
+@pytest.mark.parametrize(
+    "example",
+    [*EXAMPLES, NEON_DIRECT_SYNC],
+    ids=lambda example: example.stem if isinstance(example, Path) else "neon-direct-sync",
+)
 def test_every_prompt_and_the_message_after_copy_fit_80_columns(
-    example: Path, template: Path, tmp_path: Path
+    example: Path | dict[str, str], template: Path, tmp_path: Path
 ) -> None:
-    answers = yaml.safe_load(example.read_text())
+    data_file = example if isinstance(example, Path) else tmp_path / "answers.yml"
+    if isinstance(example, dict):
+        data_file.write_text(yaml.safe_dump(example))
+    answers = yaml.safe_load(data_file.read_text())
     terminal = Terminal(
         tmp_path / "project",
         "--ask=*",
-        f"--data-file={example}",
+        f"--data-file={data_file}",
         template=template,
         rows=60,
         columns=200,
