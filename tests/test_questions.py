@@ -29,7 +29,7 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"app_instances": 0}, "app_instances': must be between 1 and 1000"),
     (
         {"deployment": "neon", "worker_count": 64, "app_instances": 79},
-        "app_instances': too many for the pooler's 10000",
+        "app_instances': too many for the pooler's 10,000",
     ),
     ({"project_name": "   "}, "project_name': must not be empty"),
     ({"project_name": "x" * 61}, "project_name': must be at most 60 characters"),

@@ -86,6 +86,11 @@ def test_every_prompt_and_the_message_after_copy_fit_80_columns(
     shown = terminal.seen + terminal.lines()
     assert [line for line in shown if line.startswith("🎤 ")], "the prompts were read"
     assert too_wide(shown) == []
+    if answers.get("neon_endpoint") == "pooled":
+        # The prompt says which number sizes the pools, as the message after copy does.
+        assert "🎤 db_max_connections: the compute's; pools count the pooler's 10,000 clients" in (
+            shown
+        )
 
 
 @pytest.mark.parametrize(("bad", "message"), REFUSALS, ids=[m for _, m in REFUSALS])
