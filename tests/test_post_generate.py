@@ -191,6 +191,18 @@ def test_the_message_after_copy_names_this_script_as_the_next_command(tmp_path: 
     )
 
 
+def test_from_a_remote_template_the_message_points_to_the_readme(tmp_path: Path) -> None:
+    # Copier's temporary clone is gone after the copy: there is no local path to show.
+    source = f"git+file://{TEMPLATE_ROOT}"
+
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", source, str(tmp_path / "o")])
+
+    assert result.returncode == 0, result.stderr
+    assert "  uv run <the template's raw URL>/hooks/post_generate.py   # see its README" in (
+        result.stderr.splitlines()
+    )
+
+
 def test_it_uses_the_standard_library_only() -> None:
     tree = ast.parse(SCRIPT.read_text())
     imported = {
