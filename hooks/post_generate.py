@@ -10,7 +10,8 @@ Run it once, right after `copier copy`:
 
 It is not a copier task on purpose: tasks would make every `copier copy` and `copier update`
 demand `--trust`. It uses the standard library only and is safe to run again: a project that
-already has a lock file and a commit is left exactly as it is.
+already has a lock file and a commit is left exactly as it is, and a lock file written by a
+later run (once uv is installed) is committed on its own.
 """
 
 from __future__ import annotations
@@ -91,13 +92,21 @@ def first_commit(project: Path) -> None:
     if repository is None:
         checked(git(project, "init", "--quiet"))
         print("git: initialised a repository")
-    if git(project, "rev-parse", "--verify", "--quiet", "HEAD").returncode == 0:
+    if git(project, "rev-parse", "--verify", "--quiet", "HEAD").returncode != 0:
+        checked(git(project, "add", "--all"))
+        commit(project, f"Generate from copier-fastapi-postgres {template_version(project)}")
+    elif git(project, "status", "--porcelain", "--", "uv.lock").stdout.startswith("??"):
+        # A run before uv was installed made the first commit without it; `copier update`
+        # refuses a repository with untracked files.
+        checked(git(project, "add", "uv.lock"))
+        commit(project, "Lock dependencies with uv")
+    else:
         print("git: the repository already has commits, left as it is")
-        return
-    checked(git(project, "add", "--all"))
-    message = f"Generate from copier-fastapi-postgres {template_version(project)}"
+
+
+def commit(project: Path, message: str) -> None:
     checked(git(project, *fallback_identity(project), "commit", "--quiet", "-m", message))
-    print(f"git: first commit {checked(git(project, 'rev-parse', '--short', 'HEAD'))}: {message}")
+    print(f"git: commit {checked(git(project, 'rev-parse', '--short', 'HEAD'))}: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,28 @@ def test_defaults_alone_render_a_project_named_after_its_folder(tmp_path: Path) 
     assert (tmp_path / "orders-service" / "src" / "orders_service" / "main.py").is_file()
 
 
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
+        ("2fast", {"project_name": "2fast", "project_slug": "app-2fast"}),
+        ('say "hi" \\ bye', {"project_name": "Say Hi Bye", "package_name": "say_hi_bye"}),
+        ("___", {"project_name": "Service", "package_name": "service"}),
+        ("tests", {"project_name": "Tests", "package_name": "tests_app"}),
+        ("x" * 70, {"project_name": "X" + "x" * 59, "package_name": "x" * 30}),
+    ],
+    ids=["digit-first", "quotes-and-backslash", "underscores-only", "shadowing", "long"],
+)
+def test_defaults_alone_accept_any_folder_name(
+    folder: str, expected: dict[str, str], tmp_path: Path
+) -> None:
+    # Copier validates each default before it would prompt: a refused default is a traceback.
+    result = copy("--defaults", destination=tmp_path / folder)
+
+    assert result.returncode == 0, result.stderr
+    answers = recorded_answers(tmp_path / folder)
+    assert {key: answers[key] for key in expected} == expected
+
+
 def test_data_for_every_question_renders_without_defaults(tmp_path: Path) -> None:
     result = copy(*data_options(EVERY_ANSWER), destination=tmp_path / "billing")
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from rendering import render
+from rendering import TEMPLATE_ROOT, render
+from versions import cli
 
 POOL_SENTENCE = re.compile(
     r"Each of the (?P<processes>\d+) processes .*?gets\n`pool_size` (?P<pool_size>\d+) \+ "
@@ -100,6 +101,33 @@ def test_neon_quarter_cu_direct_with_many_workers_is_refused_but_pooled_fits(
 ) -> None:
     crowded = {"concurrency": "async", "worker_count": 16, "app_instances": 4}
 
-    with pytest.raises(ValueError, match=r"64 processes .* share 94 connections"):
-        rendered_pool(tmp_path / "direct", **crowded, **NEON_DIRECT)
+    with pytest.raises(ValueError, match=r"'db_max_connections': needs 138 \(2 per process\)$"):
+        rendered_pool(tmp_path / "direct", **crowded, **NEON_DIRECT, db_max_connections=104)
     assert rendered_pool(tmp_path / "pooled", **crowded, **NEON_POOLED)["pool_size"] == 15
+
+
+def test_the_default_max_connections_is_the_fewest_that_fits_when_the_usual_does_not(
+    tmp_path: Path,
+) -> None:
+    crowded = {"concurrency": "async", "worker_count": 16, "app_instances": 4}
+
+    # 7 reserved + 3 others + 64 processes x 2: each process gets the minimum pool.
+    pool = rendered_pool(tmp_path, **crowded, **NEON_DIRECT)
+
+    assert pool == {"processes": 64, "pool_size": 2, "max_overflow": 0, "peak": 128}
+
+
+def test_behind_neons_pooler_the_message_after_copy_counts_the_poolers_clients(
+    tmp_path: Path,
+) -> None:
+    answers = {"worker_count": 2, "app_instances": 2, "concurrency": "sync", **NEON_POOLED}
+    data = [f"--data={key}={value}" for key, value in answers.items()]
+
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", *data, str(TEMPLATE_ROOT), str(tmp_path)])
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Pool: 4 processes x (30 + 10 overflow) = 160 connections at peak,\n"
+        "to the pooler: its client limit is 10,000 (3 kept for admin). The pooler's\n"
+        "own connections to the compute stay within max_connections (104).\n"
+    ) in result.stderr

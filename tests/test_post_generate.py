@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from rendering import TEMPLATE_ROOT, render
-from versions import GIT_ENV, TemplateReleases, git, update
+from versions import GIT_ENV, TemplateReleases, cli, git, update
 
 SCRIPT = TEMPLATE_ROOT / "hooks" / "post_generate.py"
 ANSWERS = {"project_name": "Orders", "concurrency": "sync", "orm": "sqlalchemy"}
@@ -102,19 +102,49 @@ def test_without_a_git_identity_the_first_commit_uses_a_named_fallback(
     assert "[user]" not in (project / ".git" / "config").read_text()
 
 
-def test_without_uv_it_still_commits_and_says_how_to_lock(project: Path, tmp_path: Path) -> None:
+def git_only(tmp_path: Path) -> Path:
+    """A PATH directory with git and nothing else: a machine without uv."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     git_path = shutil.which("git")
     assert git_path is not None
     (bin_dir / "git").symlink_to(git_path)
+    return bin_dir
 
-    result = post_generate(project, env=environment(PATH=str(bin_dir)))
+
+def test_without_uv_it_still_commits_and_says_how_to_lock(project: Path, tmp_path: Path) -> None:
+    result = post_generate(project, env=environment(PATH=str(git_only(tmp_path))))
 
     assert result.returncode == 0, result.stderr
     assert "uv is not on PATH; run `uv lock` later" in result.stdout
     assert not (project / "uv.lock").exists()
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_run_before_uv_is_installed_and_again_after_leaves_nothing_for_update(
+    tmp_path: Path,
+) -> None:
+    releases = TemplateReleases(tmp_path / "template")
+    releases.release("1.0.0")
+    releases.release("1.1.0")
+    project = releases.copy(tmp_path / "orders", ANSWERS, "1.0.0", commit=False)
+    assert post_generate(project, env=environment(PATH=str(git_only(tmp_path)))).returncode == 0
+
+    result = post_generate(project)
+
+    assert result.returncode == 0, result.stderr
+    assert "uv.lock: written by `uv lock`" in result.stdout
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "log", "-1", "--format=%s", "--name-only").split() == [
+        "Lock",
+        "dependencies",
+        "with",
+        "uv",
+        "uv.lock",
+    ]
+    updated = cli(["update", "--defaults"], project)
+    assert updated.returncode == 0, updated.stderr
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "1.1.0"
 
 
 def test_a_directory_that_copier_did_not_make_is_refused(tmp_path: Path) -> None:
@@ -148,6 +178,29 @@ def test_right_after_it_copier_update_works(tmp_path: Path) -> None:
 
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "1.1.0"
     assert (project / "uv.lock").is_file()
+
+
+def test_the_message_after_copy_names_this_script_as_the_next_command(tmp_path: Path) -> None:
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", str(TEMPLATE_ROOT), str(tmp_path / "o")])
+
+    assert result.returncode == 0, result.stderr
+    after_copy = result.stderr[result.stderr.index("O is ready in o/.") :].splitlines()
+    assert f"  python3 {SCRIPT}" in after_copy
+    assert after_copy.index(f"  python3 {SCRIPT}") < after_copy.index(
+        "  make setup db migrate   # install, start PostgreSQL, create the tables"
+    )
+
+
+def test_from_a_remote_template_the_message_points_to_the_readme(tmp_path: Path) -> None:
+    # Copier's temporary clone is gone after the copy: there is no local path to show.
+    source = f"git+file://{TEMPLATE_ROOT}"
+
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", source, str(tmp_path / "o")])
+
+    assert result.returncode == 0, result.stderr
+    assert "  uv run <the template's raw URL>/hooks/post_generate.py   # see its README" in (
+        result.stderr.splitlines()
+    )
 
 
 def test_it_uses_the_standard_library_only() -> None:

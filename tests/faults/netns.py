@@ -3,7 +3,8 @@
 The app runs inside the namespace and reaches the database (or the pooler) at the host end of
 the pair. `ip link set <host end> down` makes every packet on the link vanish without a reset,
 as a firewall or a cloud load balancer does: a client's send still succeeds and its read waits
-until a timeout of its own gives up (FIELD-NOTES §9). Needs root and iproute2; no iptables.
+until a timeout of its own gives up (TCP_USER_TIMEOUT, tcp(7)). Needs root and iproute2; no
+iptables.
 """
 
 from __future__ import annotations
