@@ -33,9 +33,12 @@ SEED = 20261201
 CHECKS = "not_a_server_error,status_code_conformance"
 
 
-def schemathesis(*arguments: str) -> subprocess.CompletedProcess[str]:
+def schemathesis(workdir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`st run` in workdir, where it keeps its cache of failures."""
     command = [str(Path(sys.executable).with_name("st")), "run", *arguments]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.mark.slow
@@ -51,6 +54,7 @@ def test_fuzzing_the_api_finds_no_server_error(
     database = f"fuzz_{case.database}"
     with served_app(case, postgres, tmp_path, fault_environments, database=database) as served:
         result = schemathesis(
+            tmp_path,
             f"{served.app.url}/openapi.json",
             f"--checks={CHECKS}",
             f"--max-examples={MAX_EXAMPLES}",
