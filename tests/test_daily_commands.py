@@ -39,11 +39,11 @@ NO_DOCKER = "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n
 SERVER_START_SECONDS = 60
 # What `make dev` logs for each sample's default answers: 2 instances x 2 workers.
 DEV_POOL_LOG = {
-    "async-asyncpg-sqlmodel-pooled": "database pool: pool_size=15 max_overflow=5 in this process, "
+    SAMPLE[0].package_name: "database pool: pool_size=15 max_overflow=5 in this process, "
     "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 80 of 9997 "
     "available connections",
-    "sync-psycopg2-sqlalchemy-aws-nodocker": "database pool: pool_size=18 max_overflow=5 in this "
-    "process, sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 92 of 94 "
+    SAMPLE[1].package_name: "database pool: pool_size=18 max_overflow=5 in this process, "
+    "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 92 of 94 "
     "available connections",
 }
 UV_MISSING = re.compile(
@@ -150,7 +150,8 @@ def test_setup_db_migrate_test_check_and_dev_work_without_a_running_database(
     served = log.read_text()
     assert "WARNING" not in served
     assert served.count("Started server process") == 1
-    assert f"INFO:     {package_name(project)}.main: {DEV_POOL_LOG[project.name]}\n" in served
+    package = package_name(project)
+    assert f"INFO:     {package}.main: {DEV_POOL_LOG[package]}\n" in served
 
     # A second `make db` reuses the cluster and leaves .env alone.
     assert ".env already sets this DATABASE_URL" in make(project, env, "db")
