@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,19 @@ SAMPLE = [
 ]
 NO_DOCKER = "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n"
 SERVER_START_SECONDS = 60
+# What `make dev` logs for each sample's default answers: 2 instances x 2 workers.
+DEV_POOL_LOG = {
+    SAMPLE[0].package_name: "database pool: pool_size=15 max_overflow=5 in this process, "
+    "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 80 of 9997 "
+    "available connections",
+    SAMPLE[1].package_name: "database pool: pool_size=18 max_overflow=5 in this process, "
+    "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 92 of 94 "
+    "available connections",
+}
+UV_MISSING = re.compile(
+    r"Makefile:\d+: \*\*\* uv is not installed: "
+    r"see https://docs\.astral\.sh/uv/getting-started/installation/\.  Stop\."
+)
 
 
 def new_user_environment(bin_dir: Path) -> dict[str, str]:
@@ -116,21 +130,29 @@ def test_setup_db_migrate_test_check_and_dev_work_without_a_running_database(
     assert " failed" not in checked
 
     port = free_port()
-    server = subprocess.Popen(
-        ["make", "dev", f"PORT={port}"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        ready = wait_for_ready(f"http://127.0.0.1:{port}/health/ready", server)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    log = project.parent / "make-dev.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            ["make", "dev", f"PORT={port}"],
+            cwd=project,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            ready = wait_for_ready(f"http://127.0.0.1:{port}/health/ready", server)
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
     assert ready["status"] == "ok"
+    # One process with reload: no `"workers" flag is ignored` warning, the pool logged once.
+    served = log.read_text()
+    assert "WARNING" not in served
+    assert served.count("Started server process") == 1
+    package = package_name(project)
+    assert f"INFO:     {package}.main: {DEV_POOL_LOG[package]}\n" in served
 
     # A second `make db` reuses the cluster and leaves .env alone.
     assert ".env already sets this DATABASE_URL" in make(project, env, "db")
@@ -183,3 +205,79 @@ def test_db_with_docker_running_uses_compose_and_writes_its_url(
     assert f"DATABASE_URL={compose_url}\nwrote DATABASE_URL to .env" in output
     assert (project / ".env").read_text() == f"DATABASE_URL={compose_url}\n"
     assert not (project / ".postgres").exists()
+
+
+def package_name(project: Path) -> str:
+    return next(path.name for path in (project / "src").iterdir() if path.is_dir())
+
+
+def without_uv(env: dict[str, str]) -> dict[str, str]:
+    path = [p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "uv").exists()]
+    return {**env, "PATH": os.pathsep.join(path)}
+
+
+@pytest.mark.xdist_group("first-minutes")
+@pytest.mark.parametrize("new_project", SAMPLE[:1], ids=lambda c: c.id, indirect=True)
+def test_every_command_without_uv_says_in_one_line_where_to_get_it(
+    new_project: tuple[Path, dict[str, str]],
+) -> None:
+    project, env = new_project
+    env = without_uv(env)
+    assert shutil.which("uv", path=env["PATH"]) is None
+
+    for target in ("setup", "db", "db-stop", "migrate", "check-migrations", "dev", "serve",
+                   "test", "lint", "format", "check"):  # fmt: skip
+        result = subprocess.run(
+            ["make", target], cwd=project, env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+        assert result.returncode == 2, target
+        assert result.stdout == "", target
+        assert UV_MISSING.fullmatch(result.stderr.rstrip("\n")), (target, result.stderr)
+
+
+BAD_CONFIGURATIONS = {
+    "no DATABASE_URL": (
+        {},
+        "invalid configuration: DATABASE_URL: not set; run `make db` for a local PostgreSQL, "
+        "or copy .env.example to .env and set it",
+    ),
+    "a MySQL URL": (
+        {"DATABASE_URL": "mysql://app:secret@127.0.0.1/app"},
+        "invalid configuration: DATABASE_URL: must be a PostgreSQL URL, not 'mysql'",
+    ),
+    "no workers": (
+        {"DATABASE_URL": "postgresql://app:secret@127.0.0.1/app", "WEB_CONCURRENCY": "0"},
+        "invalid configuration: WEB_CONCURRENCY: Input should be greater than or equal to 1",
+    ),
+}
+
+
+@pytest.mark.xdist_group("first-minutes")
+@pytest.mark.parametrize("new_project", SAMPLE, ids=lambda c: c.id, indirect=True)
+def test_a_bad_configuration_stops_dev_and_serve_with_one_line(
+    new_project: tuple[Path, dict[str, str]],
+) -> None:
+    project, env = new_project
+    make(project, env, "setup")
+
+    for case, (variables, expected) in BAD_CONFIGURATIONS.items():
+        for target in ("dev", "serve", "migrate"):
+            result = subprocess.run(
+                ["make", target, f"PORT={free_port()}"], cwd=project, env={**env, **variables},
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+
+            assert result.returncode == 2, (case, target)
+            assert result.stdout == "", (case, target)
+            assert result.stderr.splitlines() == [
+                expected,
+                f"make: *** [Makefile:{config_line(project)}: config] Error 1",
+            ], (case, target)
+
+
+def config_line(project: Path) -> int:
+    """The line of the Makefile's settings check, which make names when it fails."""
+    lines = (project / "Makefile").read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if ".settings" in line)

@@ -37,6 +37,7 @@ def as_params(cases: Iterable[Case], group: str = "") -> list[Any]:
 
 
 SHARED_FIXTURES = ("served", "fault_rig")
+LEAVE_OUT = 'Without it, leave the fault suite out: pytest -m "not faults".'
 
 
 def _shared_case(item: pytest.Item) -> str | None:
@@ -61,13 +62,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[index] = item
 
 
-def skip_or_fail(reason: str) -> None:
-    # CI installs everything the suite needs, so there a missing piece is a failure.
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def fault_environments(tmp_path_factory: pytest.TempPathFactory) -> ProjectEnvironments:
     """One virtual environment per dependency set for every rendered app of this process."""
@@ -84,7 +78,8 @@ def served(
     """The app of one case (indirect parameter), shared by the tests of that case."""
     case: Case = request.param
     if case.pooled and find_pgbouncer() is None:
-        skip_or_fail(PGBOUNCER_INSTALL_HINT)
+        # A failure, not a skip: a skipped fault test would pass without testing anything.
+        pytest.fail(f"{PGBOUNCER_INSTALL_HINT}. {LEAVE_OUT}")
     workdir = tmp_path_factory.mktemp(case.id)
     with served_app(case, postgres, workdir, fault_environments, database=case.database) as app:
         yield app
@@ -142,7 +137,9 @@ def fault_rig(
     """The full fault set's rig for one case (indirect parameter): restarts hit only it."""
     case: Case = request.param
     if os.geteuid() != 0:
-        skip_or_fail("the fault rig needs root: network namespaces, PostgreSQL as `postgres`")
+        pytest.fail(
+            f"the fault rig needs root (network namespaces, PostgreSQL as `postgres`). {LEAVE_OUT}"
+        )
     workdir = tmp_path_factory.mktemp(f"full-{case.id}")
     with network_namespace() as namespace:
         cluster = local_postgres_module.LocalPostgres(
