@@ -2,21 +2,76 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rendering import Combination, ProjectEnvironments, all_combinations, render, run
+from rendering import (
+    DEPLOYMENTS,
+    DRIVERS_BY_CONCURRENCY,
+    ORMS,
+    Combination,
+    ProjectEnvironments,
+    all_combinations,
+    render,
+    run,
+)
 from workflow import map_service_urls, read_job, run_job
 
 COMBINATIONS = list(all_combinations())
 WITH_DOCKER = [c for c in COMBINATIONS if c.include_docker]
 CONTAINER_FILES = {"Dockerfile", "compose.yaml", ".dockerignore"}
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+STACKS = [(concurrency, driver) for concurrency, drivers in DRIVERS_BY_CONCURRENCY.items()
+          for driver in drivers]  # fmt: skip
+
+
+def pairwise_covering() -> list[Combination]:
+    """24 of the 96 combinations, holding every pair of answers at least once.
+
+    Each stack (concurrency and driver) meets each deployment target once (the 4 x 6 pairs);
+    the ORM and Docker alternate so that each of their values meets every stack, every target
+    and each other.
+    """
+    return [
+        Combination(concurrency, driver, ORMS[(i + j) % 2], deployment, (i // 2 + j) % 2 == 0)
+        for i, (concurrency, driver) in enumerate(STACKS)
+        for j, deployment in enumerate(DEPLOYMENTS)
+    ]
+
+
+def answer_values(combination: Combination) -> tuple[str, ...]:
+    return (
+        f"{combination.concurrency}-{combination.db_driver}",
+        combination.orm,
+        combination.target,
+        f"docker={combination.include_docker}",
+    )
+
+
+def pairs(combinations: Iterable[Combination]) -> set[tuple[tuple[int, str], tuple[int, str]]]:
+    return {
+        pair
+        for combination in combinations
+        for pair in itertools.combinations(enumerate(answer_values(combination)), 2)
+    }
+
+
+FULLY_CHECKED = pairwise_covering()
+# The code of a combination without Docker is that of its twin with Docker (tested below).
+FULLY_CHECKED_CODE = {replace(c, include_docker=True).id for c in FULLY_CHECKED}
+LINTED_ONLY = [c for c in WITH_DOCKER if c.id not in FULLY_CHECKED_CODE]
+
+
+def test_the_fully_checked_combinations_hold_every_pair_of_answers() -> None:
+    assert {c.id for c in FULLY_CHECKED} <= {c.id for c in COMBINATIONS}
+    assert pairs(FULLY_CHECKED) == pairs(COMBINATIONS)
+    assert len(FULLY_CHECKED) == 24
 
 
 def rendered_files(project: Path) -> dict[str, str]:
@@ -31,7 +86,7 @@ def rendered_files(project: Path) -> dict[str, str]:
     "combination",
     [
         pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.dependency_set))
-        for c in WITH_DOCKER
+        for c in FULLY_CHECKED
     ],
 )
 def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
@@ -74,6 +129,25 @@ def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
         **production_tls,
     }
     run(["alembic", "downgrade", "base"], project, database_env)
+
+
+@pytest.mark.parametrize(
+    "combination",
+    [
+        pytest.param(c, id=c.id, marks=pytest.mark.xdist_group(c.dependency_set))
+        for c in LINTED_ONLY
+    ],
+)
+def test_every_other_combination_passes_lint_and_types(
+    combination: Combination, tmp_path: Path, environments: ProjectEnvironments
+) -> None:
+    """What the fully checked set does not run: ruff and mypy --strict on the rendered code."""
+    project = render(tmp_path / combination.id, combination.answers)
+    env = environments.sync(project, combination.dependency_set)
+
+    run(["ruff", "check", "."], project, env)
+    run(["ruff", "format", "--check", "."], project, env)
+    run(["mypy"], project, env)
 
 
 @pytest.mark.xdist_group("every-combination")
