@@ -70,7 +70,8 @@ def answer(request: Request, error: Exception) -> JSONResponse:
                 status_code=status.HTTP_504_GATEWAY_TIMEOUT,
             )
         case Failure.TRANSACTION_CONFLICT:
-            logger.warning("transaction conflict after a retry: %s: %s", where, describe(error))
+            # Behind a RetryRoute the request has already run once more; retry.py logs that.
+            logger.warning("transaction conflict: %s: %s", where, describe(error))
             return _retry_later("The request conflicted with another one; retry shortly.")
         case Failure.UNIQUE_VIOLATION:
             assert isinstance(error, DBAPIError)
