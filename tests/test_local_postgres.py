@@ -191,30 +191,30 @@ def test_command_line_start_creates_the_database_prints_its_url_and_writes_env_o
     assert stopped.returncode == 0, stopped.stderr
 
 
-def test_command_line_use_keeps_a_database_url_the_env_file_already_has(
+def test_remember_database_url_keeps_another_servers_url(
     local_postgres_module: ModuleType, tmp_path: Path
 ) -> None:
-    (tmp_path / ".env").write_text("# DATABASE_URL=old\nexport DATABASE_URL='postgresql://mine/db'")
+    env_file = tmp_path / ".env"
+    env_file.write_text("# DATABASE_URL=old\nexport DATABASE_URL='postgresql://mine/db'")
     compose_url = "postgresql://app:app@127.0.0.1:5432/app?sslmode=disable"
 
-    result = command_line(local_postgres_module, "use", compose_url, cwd=tmp_path)
+    said = local_postgres_module.remember_database_url(compose_url, env_file)
 
-    assert result.returncode == 0
-    assert result.stdout.startswith(f"DATABASE_URL={compose_url}\n")
-    assert "already sets another DATABASE_URL and was left alone" in result.stdout
-    assert (tmp_path / ".env").read_text().endswith("export DATABASE_URL='postgresql://mine/db'")
+    assert "already sets another DATABASE_URL and was left alone" in said
+    assert env_file.read_text().endswith("export DATABASE_URL='postgresql://mine/db'")
 
 
-def test_command_line_use_appends_to_an_env_file_without_one(
+def test_remember_database_url_appends_to_an_env_file_without_one(
     local_postgres_module: ModuleType, tmp_path: Path
 ) -> None:
-    (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out")
+    env_file = tmp_path / ".env"
+    env_file.write_text("LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out")
 
-    result = command_line(local_postgres_module, "use", "postgresql://a:b@h/db", cwd=tmp_path)
+    said = local_postgres_module.remember_database_url("postgresql://a:b@h/db?x=1&y=2", env_file)
 
-    assert "wrote DATABASE_URL to .env" in result.stdout
-    assert (tmp_path / ".env").read_text() == (
-        "LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out\nDATABASE_URL=postgresql://a:b@h/db\n"
+    assert said == f"wrote DATABASE_URL to {env_file}"
+    assert env_file.read_text() == (
+        "LOG_LEVEL=DEBUG\n# DATABASE_URL=commented-out\nDATABASE_URL=postgresql://a:b@h/db?x=1&y=2\n"
     )
 
 

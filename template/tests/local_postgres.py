@@ -14,10 +14,9 @@ parent directory to it, so starting, stopping and TLS stay here.
 Command line (`make db`), for a development database that outlives the command, kept in the
 git-ignored folder .postgres/ and listening on a free port:
 
-    python tests/local_postgres.py start    # prints DATABASE_URL=..., writes it to .env if unset
+    python tests/local_postgres.py start [--compose-url URL]  # prints DATABASE_URL=..., writes .env
     python tests/local_postgres.py url
     python tests/local_postgres.py stop [--purge]
-    python tests/local_postgres.py use URL  # print another server's URL, write it to .env if unset
 """
 
 from __future__ import annotations
@@ -38,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
+
+from dotenv import dotenv_values, set_key
 
 USER = "postgres"
 PASSWORD = "postgres"
@@ -65,7 +66,6 @@ DEFAULT_SETTINGS: dict[str, str] = {
 
 SETTINGS_FILE = "local_postgres.conf"
 SAFE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-ENV_FILE_DATABASE_URL = re.compile(r"^\s*(?:export\s+)?DATABASE_URL\s*=(.*)$")
 # The URLs this module hands out; group 1 is the port.
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 OWN_URL = re.compile(rf"postgresql://{USER}:{PASSWORD}@{re.escape(HOST)}:(\d+)/")
@@ -511,36 +511,25 @@ def make_certificate_authority(directory: Path) -> Path:
 
 
 def database_url_in(env_file: Path) -> str | None:
-    """The DATABASE_URL an env file sets, or None (comments and other variables do not count)."""
+    """The DATABASE_URL an env file sets, read as the app's settings read it, or None."""
     if not env_file.exists():
         return None
-    for line in env_file.read_text().splitlines():
-        match = ENV_FILE_DATABASE_URL.match(line)
-        if match:
-            return match.group(1).strip().strip("'\"") or None
-    return None
+    return dotenv_values(env_file).get("DATABASE_URL") or None
 
 
 def remember_database_url(url: str, env_file: Path) -> str:
-    """Write DATABASE_URL to the env file unless it sets another server's; say what happened.
+    """Write DATABASE_URL to the env file unless it names another server; say what happened.
 
     A URL this module wrote earlier (its user on 127.0.0.1) is brought up to date: the folder
     may have been deleted and the server made again on another port.
     """
     existing = database_url_in(env_file)
-    text = env_file.read_text() if env_file.exists() else ""
-    if existing is None:
-        separator = "" if not text or text.endswith("\n") else "\n"
-        env_file.write_text(f"{text}{separator}DATABASE_URL={url}\n")
-        return f"wrote DATABASE_URL to {env_file}"
     if existing == url:
         return f"{env_file} already sets this DATABASE_URL"
-    if OWN_URL.match(existing) and OWN_URL.match(url):
-        lines = [
-            f"DATABASE_URL={url}" if ENV_FILE_DATABASE_URL.match(line) else line
-            for line in text.splitlines()
-        ]
-        env_file.write_text("\n".join(lines) + "\n")
+    if existing is None or (OWN_URL.match(existing) and OWN_URL.match(url)):
+        set_key(env_file, "DATABASE_URL", url, quote_mode="never")
+        if existing is None:
+            return f"wrote DATABASE_URL to {env_file}"
         return f"updated DATABASE_URL in {env_file} (it named this server's old address)"
     return (
         f"{env_file} already sets another DATABASE_URL and was left alone; to use this "
@@ -586,8 +575,7 @@ def _compose_up(service: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A local PostgreSQL for development and tests.")
-    parser.add_argument("command", choices=["start", "stop", "url", "use"])
-    parser.add_argument("url", nargs="?", help="with use: the database URL to remember")
+    parser.add_argument("command", choices=["start", "stop", "url"])
     parser.add_argument("--dir", type=Path, default=Path(".postgres"), help="cluster folder")
     parser.add_argument("--database", default="app", help="database to create and connect to")
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="where to write it")
@@ -595,12 +583,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compose-url", help="with start: use compose.yaml's db when Docker runs")
     args = parser.parse_args(argv)
 
-    if args.command == "use":
-        if not args.url:
-            parser.error("use needs the database URL")
-        print(f"DATABASE_URL={args.url}")
-        print(remember_database_url(args.url, args.env_file))
-        return 0
     if args.command == "start" and (other := _another_servers_url(args.env_file)):
         print(f"DATABASE_URL names {_server_of(other)}: using that server.")
         return 0
