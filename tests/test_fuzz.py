@@ -19,14 +19,11 @@ from typing import Any
 
 import pytest
 
-from faults.project import full_set_cases
+from faults.project import one_per_driver
 from faults.serve import served_app
 from rendering import ProjectEnvironments
 
-CASES = [
-    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group("fuzz"))
-    for case in full_set_cases()
-]
+CASES = one_per_driver("fuzz")
 # schemathesis' own default is 100 examples per operation; the seed keeps a failure repeatable.
 MAX_EXAMPLES = 100
 SEED = 20261201

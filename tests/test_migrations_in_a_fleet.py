@@ -17,13 +17,10 @@ from typing import Any
 
 import pytest
 
-from faults.project import database_env, full_set_cases, prepare
+from faults.project import database_env, one_per_driver, prepare
 from rendering import ProjectEnvironments
 
-CASES = [
-    pytest.param(case, id=case.id, marks=pytest.mark.xdist_group("fuzz"))
-    for case in full_set_cases()
-]
+CASES = one_per_driver("fuzz")
 RUNNERS = 8
 # How long the app's reads are timed while the ALTER waits (it gives up every second).
 READING_SECONDS = 3

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rendering import Combination, ProjectEnvironments, render, run
 
 # One ORM per driver keeps four shared environments while both ORMs are exercised.
@@ -59,6 +61,14 @@ def full_set_cases() -> Iterator[Case]:
         )
         if case.profile == wanted:
             yield case
+
+
+def one_per_driver(group: str) -> list[Any]:
+    """full_set_cases() as pytest parameters, on one xdist worker that shares their venvs."""
+    return [
+        pytest.param(case, id=case.id, marks=pytest.mark.xdist_group(group))
+        for case in full_set_cases()
+    ]
 
 
 def prepare(
