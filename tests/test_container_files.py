@@ -130,6 +130,20 @@ def test_the_image_never_installs_the_embedded_postgresql(
 
 
 @with_docker
+def test_the_image_installs_exactly_what_the_lock_file_says(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    instructions = dockerfile_instructions(rendered(combination) / "Dockerfile")
+    copies = [arguments.split() for name, arguments in instructions if name == "COPY"]
+    installs = [
+        arguments for name, arguments in instructions if name == "RUN" and "uv sync" in arguments
+    ]
+
+    assert any("uv.lock" in sources for sources in copies)
+    assert installs and all("--locked" in arguments.split() for arguments in installs)
+
+
+@with_docker
 def test_the_container_migrates_then_serves_like_make_serve_with_the_answered_workers(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
