@@ -134,3 +134,9 @@ def test_setup_then_dev_serves_and_test_passes_without_postgresql_or_docker(
     # Only the TLS tests are left out, each saying why.
     skipped = [line for line in tested.stdout.splitlines() if line.startswith("SKIPPED")]
     assert skipped and all(TLS_SKIPPED in line and "test_tls.py" in line for line in skipped)
+
+    # In CI a runner without TLS-capable binaries is broken: the same tests fail there.
+    in_ci = bare_machine.run("env", "CI=true", "uv", "run", "pytest", "-q", "tests/test_tls.py")
+    assert in_ci.returncode != 0
+    assert f"{len(skipped)} errors" in in_ci.stdout.splitlines()[-1]
+    assert TLS_SKIPPED in in_ci.stdout
