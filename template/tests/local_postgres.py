@@ -66,8 +66,9 @@ DEFAULT_SETTINGS: dict[str, str] = {
 
 SETTINGS_FILE = "local_postgres.conf"
 SAFE_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-# The URLs this module hands out; group 1 is the port.
+# A DATABASE_URL naming one of these is a local server: `start` may start ours.
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# The URLs this module hands out; group 1 is the port.
 OWN_URL = re.compile(rf"postgresql://{USER}:{PASSWORD}@{re.escape(HOST)}:(\d+)/")
 # sockaddr_un.sun_path holds 108 bytes; the socket file name adds ".s.PGSQL.NNNNN".
 MAX_SOCKET_DIR_LENGTH = 90
