@@ -202,7 +202,8 @@ def test_db_with_docker_running_uses_compose_and_writes_its_url(
     docker.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     (docker.parent / "python").symlink_to(sys.executable)
 
-    # UV_RUN= runs the stdlib-only helper with `python` from PATH, sparing a `uv sync` here.
+    # UV_RUN= runs the helper with `python` from PATH (this suite's, which has python-dotenv),
+    # sparing a `uv sync` here.
     output = make(project, env, "db", "UV_RUN=")
 
     compose_url = "postgresql://app:app@127.0.0.1:5432/app?sslmode=disable&channel_binding=disable"

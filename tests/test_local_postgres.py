@@ -267,3 +267,45 @@ def test_command_line_start_after_the_folder_was_deleted_keeps_the_env_files_por
     finally:
         command_line(local_postgres_module, "stop", "--purge", cwd=project)
         shutil.rmtree(project)
+
+
+def test_command_line_start_says_in_a_line_when_docker_compose_fails(
+    local_postgres_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A daemon that answers `docker info` but whose `compose up` fails (a port already taken).
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text('#!/bin/sh\n[ "$1" = info ] && exit 0\necho "port is taken" >&2\nexit 3\n')
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{docker.parent}{os.pathsep}{os.environ['PATH']}")
+    compose_url = "postgresql://app:app@127.0.0.1:5432/app?sslmode=disable"
+
+    result = command_line(
+        local_postgres_module, "start", "--compose-url", compose_url, cwd=tmp_path
+    )
+
+    assert result.returncode == 3
+    assert result.stderr == "port is taken\n`docker compose up db` failed (exit 3), see above\n"
+    assert not (tmp_path / ".env").exists()
+
+
+def test_command_line_start_reports_a_server_that_will_not_start_in_a_line(
+    local_postgres_module: ModuleType,
+) -> None:
+    # A settings file that makes the server refuse to start: a value of the wrong type.
+    project = Path(tempfile.mkdtemp(prefix="db-command-"))
+    project.chmod(0o755)
+    try:
+        assert command_line(local_postgres_module, "start", cwd=project).returncode == 0
+        command_line(local_postgres_module, "stop", cwd=project)
+        conf = project / ".postgres" / "data" / "postgresql.conf"
+        conf.write_text(conf.read_text() + "\nshared_buffers = 'plenty'\n")
+
+        result = command_line(local_postgres_module, "start", cwd=project)
+
+        assert result.returncode == 1
+        assert result.stderr.startswith("local PostgreSQL: PostgreSQL did not start")
+        assert "Traceback" not in result.stderr
+    finally:
+        command_line(local_postgres_module, "stop", "--purge", cwd=project)
+        shutil.rmtree(project)

@@ -12,6 +12,7 @@ import contextlib
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,23 @@ def hold_a_long_transaction(postgres: Any, database: str) -> None:
         postgres.execute(f"{script} SELECT pg_sleep(120); COMMIT;", database)
 
 
+@contextlib.contextmanager
+def an_alter_behind_a_long_transaction(
+    project: Path, env: dict[str, str], postgres: Any, database: str
+) -> Iterator[None]:
+    """The table at 0001, a new revision that alters it, and a transaction in its way."""
+    assert alembic(project, env, "upgrade", "0001").wait(timeout=120) == 0
+    (project / "migrations" / "versions" / "9999_add_note.py").write_text(ALTER_ITEMS)
+    blocker = threading.Thread(target=hold_a_long_transaction, args=(postgres, database))
+    blocker.start()
+    try:
+        wait_for(postgres, database, LONG_TRANSACTION_RUNNING)
+        yield
+    finally:
+        postgres.execute(f"SELECT pg_cancel_backend(pid) FROM {LONG_TRANSACTION}", database)
+        blocker.join(timeout=30)
+
+
 def wait_for(postgres: Any, database: str, count_query: str) -> None:
     deadline = time.monotonic() + 60
     while postgres.execute(count_query, database) != "1\n":
@@ -114,25 +132,19 @@ def test_a_step_behind_a_long_transaction_gives_way_to_the_app_then_succeeds(
 ) -> None:
     project, env, database = migrating
     env |= {"DB_MIGRATION_LOCK_TIMEOUT": "1", "DB_MIGRATION_LOCK_RETRIES": "5"}
-    assert alembic(project, env, "upgrade", "0001").wait(timeout=120) == 0
-    (project / "migrations" / "versions" / "9999_add_note.py").write_text(ALTER_ITEMS)
     # A long transaction that has read the table holds a lock the ALTER must wait for.
-    blocker = threading.Thread(target=hold_a_long_transaction, args=(postgres, database))
-    blocker.start()
-    wait_for(postgres, database, LONG_TRANSACTION_RUNNING)
-    migration = alembic(project, env, "upgrade", "head")
-    wait_for(postgres, database, ALTER_WAITING)
+    with an_alter_behind_a_long_transaction(project, env, postgres, database):
+        migration = alembic(project, env, "upgrade", "head")
+        wait_for(postgres, database, ALTER_WAITING)
 
-    # While it waits, the app's reads of the table answer: the ALTER gives way within 1 s.
-    slowest = 0.0
-    window_ends = time.monotonic() + READING_SECONDS
-    while time.monotonic() < window_ends:
-        before = time.monotonic()
-        postgres.execute("SELECT count(*) FROM items", database)
-        slowest = max(slowest, time.monotonic() - before)
-        time.sleep(0.1)
-    postgres.execute(f"SELECT pg_cancel_backend(pid) FROM {LONG_TRANSACTION}", database)
-    blocker.join(timeout=30)
+        # While it waits, the app's reads of the table answer: the ALTER gives way within 1 s.
+        slowest = 0.0
+        window_ends = time.monotonic() + READING_SECONDS
+        while time.monotonic() < window_ends:
+            before = time.monotonic()
+            postgres.execute("SELECT count(*) FROM items", database)
+            slowest = max(slowest, time.monotonic() - before)
+            time.sleep(0.1)
     output = migration.communicate(timeout=120)[0]
 
     retries = output.count("waited 1.0 s for a lock held by another session")
@@ -142,3 +154,21 @@ def test_a_step_behind_a_long_transaction_gives_way_to_the_app_then_succeeds(
     assert "waited 1.0 s for a lock held by another session" in output
     assert "Running upgrade 0001 -> 9999" in output
     assert postgres.execute("SELECT version_num FROM alembic_version", database) == "9999\n"
+
+
+@pytest.mark.parametrize("migrating", CASES, indirect=True)
+def test_a_step_that_never_gets_its_lock_stops_with_one_line(migrating: Any, postgres: Any) -> None:
+    project, env, database = migrating
+    env |= {"DB_MIGRATION_LOCK_TIMEOUT": "0.5", "DB_MIGRATION_LOCK_RETRIES": "1"}
+    with an_alter_behind_a_long_transaction(project, env, postgres, database):
+        migration = alembic(project, env, "upgrade", "head")
+        output = migration.communicate(timeout=120)[0]
+
+    assert migration.returncode == 1
+    assert "Traceback" not in output
+    assert output.splitlines()[-1] == (
+        "migration stopped: a step waited 0.5 s for a lock held by another session, 2 times. "
+        "Find the long transaction (pg_stat_activity), then migrate again, or raise "
+        "DB_MIGRATION_LOCK_TIMEOUT or DB_MIGRATION_LOCK_RETRIES for this run."
+    )
+    assert postgres.execute("SELECT version_num FROM alembic_version", database) == "0001\n"

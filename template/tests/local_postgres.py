@@ -565,13 +565,12 @@ def _server_of(url: str) -> str:
         return str(parts.hostname)
 
 
-def _compose_up(service: str) -> bool:
-    """Start compose.yaml's database when Docker runs; False when it does not."""
+def _compose_up(service: str) -> int | None:
+    """Start compose.yaml's database when Docker runs: compose's exit status, else None."""
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
-        return False
-    subprocess.run([docker, "compose", "up", "--detach", "--wait", service], check=True)
-    return True
+        return None
+    return subprocess.run([docker, "compose", "up", "--detach", "--wait", service]).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -588,7 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"DATABASE_URL names {_server_of(other)}: using that server.")
         return 0
     if args.command == "start" and args.compose_url:
-        if _compose_up("db"):
+        if (status := _compose_up("db")) is not None:
+            if status != 0:
+                print(f"`docker compose up db` failed (exit {status}), see above", file=sys.stderr)
+                return status
             print(f"DATABASE_URL={args.compose_url}")
             print(remember_database_url(args.compose_url, args.env_file))
             return 0
@@ -634,4 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as error:  # the server would not start or answer: say why, no traceback
+        sys.exit(f"local PostgreSQL: {error}")

@@ -45,13 +45,7 @@ def one_runner_at_a_time(connection: Connection, settings: Settings) -> Iterator
     if settings.migrations_behind_pooler:
         yield
         return
-    # The wait for the lock is bounded by the migrations' statement_timeout only: a second
-    # runner waits as long as the first one migrates.
-    set_session = "SELECT set_config('statement_timeout', :statement, false)"
-    connection.execute(text(set_session), {"statement": _statement_timeout(settings)})
-    connection.exec_driver_sql(f"SELECT pg_advisory_lock(({LOCK_KEY}))")
-    set_lock_timeout = "SELECT set_config('lock_timeout', :lock, false)"
-    connection.execute(text(set_lock_timeout), {"lock": _lock_timeout(settings)})
+    _lock_and_limit(connection, settings, "pg_advisory_lock", for_transaction=False)
     connection.commit()
     try:
         yield
@@ -63,15 +57,24 @@ def one_runner_at_a_time(connection: Connection, settings: Settings) -> Iterator
 
 def limit_this_transaction(connection: Connection, settings: Settings) -> None:
     """Behind a transaction pooler: the lock and the timeouts for this transaction only."""
-    if not settings.migrations_behind_pooler:
-        return
+    if settings.migrations_behind_pooler:
+        _lock_and_limit(connection, settings, "pg_advisory_xact_lock", for_transaction=True)
+
+
+def _lock_and_limit(
+    connection: Connection, settings: Settings, lock_function: str, *, for_transaction: bool
+) -> None:
+    # The migrations' statement_timeout first: it alone bounds the wait for the lock, so a
+    # second runner waits as long as the first one migrates. lock_timeout only after the lock.
+    set_config = text("SELECT set_config(:name, :value, :local)")
+    timeout = milliseconds(settings.db_migration_statement_timeout)
     connection.execute(
-        text("SELECT set_config('statement_timeout', :statement, true)"),
-        {"statement": _statement_timeout(settings)},
+        set_config, {"name": "statement_timeout", "value": str(timeout), "local": for_transaction}
     )
-    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock(({LOCK_KEY}))")
+    connection.exec_driver_sql(f"SELECT {lock_function}(({LOCK_KEY}))")
+    timeout = milliseconds(settings.db_migration_lock_timeout)
     connection.execute(
-        text("SELECT set_config('lock_timeout', :lock, true)"), {"lock": _lock_timeout(settings)}
+        set_config, {"name": "lock_timeout", "value": str(timeout), "local": for_transaction}
     )
 
 
@@ -83,8 +86,16 @@ def retry_on_lock_timeout(settings: Settings, upgrade: Callable[[], None]) -> No
             upgrade()
             return
         except DBAPIError as error:
-            if sqlstate(error) != LOCK_NOT_AVAILABLE or attempt == attempts:
+            if sqlstate(error) != LOCK_NOT_AVAILABLE:
                 raise
+            if attempt == attempts:
+                # One line for the person running the migration, not a traceback.
+                raise SystemExit(
+                    f"migration stopped: a step waited {settings.db_migration_lock_timeout:g} s "
+                    f"for a lock held by another session, {attempts} times. Find the long "
+                    "transaction (pg_stat_activity), then migrate again, or raise "
+                    "DB_MIGRATION_LOCK_TIMEOUT or DB_MIGRATION_LOCK_RETRIES for this run."
+                ) from None
             pause = min(2.0 ** (attempt - 1), 10.0)
             logger.warning(
                 "migration step waited %s s for a lock held by another session and was rolled "
@@ -95,11 +106,3 @@ def retry_on_lock_timeout(settings: Settings, upgrade: Callable[[], None]) -> No
                 pause,
             )
             time.sleep(pause)
-
-
-def _statement_timeout(settings: Settings) -> str:
-    return str(milliseconds(settings.db_migration_statement_timeout))
-
-
-def _lock_timeout(settings: Settings) -> str:
-    return str(milliseconds(settings.db_migration_lock_timeout))
