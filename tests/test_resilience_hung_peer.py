@@ -23,6 +23,8 @@ CASES = as_params(ASYNC_CASES, group="full-")
 SLACK_SECONDS = 1.0
 # Longer than the bound, so that a request held for the whole stall fails the test.
 STALL_SECONDS = 15
+# The rendered default of DB_CHECKOUT_TEST_TIMEOUT.
+CHECKOUT_TEST_SECONDS = 2
 
 
 @pytest.mark.parametrize("fault_rig", CASES, indirect=True)
@@ -56,3 +58,30 @@ def test_a_peer_that_stops_answering_gets_503_within_the_command_timeout(
         assert caught.requests and caught.statuses[503] == len(caught.requests), context
         assert (slowest := result.max_latency) <= bound, f"slowest {slowest:.2f} s; {context}"
         served.wait_until_clean(SHORT_TIMEOUTS["DB_IDLE_IN_TRANSACTION_TIMEOUT"] + 5)
+
+
+@pytest.mark.parametrize("fault_rig", CASES, indirect=True)
+def test_with_default_settings_a_stopped_peer_fails_the_checkout_test_in_2_s(
+    fault_rig: FaultRig,
+) -> None:
+    """The default command deadline is 40 s; the pool's checkout test has a deadline of its own.
+
+    The request after the stall checks out an idle pooled connection: its SELECT 1 gets no
+    answer, and the request is a 503 after DB_CHECKOUT_TEST_TIMEOUT, not after 40 s.
+    """
+    bound = CHECKOUT_TEST_SECONDS + SLACK_SECONDS
+    with fault_rig.app_through_proxy(timeouts={}) as served:
+        assert served.proxy is not None
+        warm_up = run_load(served.app, concurrency=4, duration=1, item_ids=served.item_ids)
+        served.proxy.stall()
+        try:
+            started = time.monotonic()
+            status, body = served.app.get(f"/items/{served.item_ids[0]}", timeout=60)
+            waited = time.monotonic() - started
+        finally:
+            served.proxy.resume()
+        log = served.app.log_tail()
+
+    assert not warm_up.failures, warm_up.summary()
+    assert status == 503, (body, log)
+    assert waited <= bound, f"answered after {waited:.2f} s; {log}"

@@ -117,12 +117,15 @@ class FaultRig:
     environments: ProjectEnvironments
 
     @contextmanager
-    def app_through_proxy(self) -> Iterator[Served]:
-        """A second app of the same project whose every connection passes a StallingProxy."""
+    def app_through_proxy(self, timeouts: dict[str, float] = SHORT_TIMEOUTS) -> Iterator[Served]:
+        """A second app of the same project whose every connection passes a StallingProxy.
+
+        Its timeouts are SHORT_TIMEOUTS unless given; {} leaves the rendered defaults.
+        """
         with served_app(
             self.case, self.cluster, self.workdir / "proxied", self.environments,
             database=f"{self.case.database}_proxied", namespace=self.namespace,
-            through_proxy=True, **SHORT_TIMEOUTS,
+            through_proxy=True, **timeouts,
         ) as served:  # fmt: skip
             yield served
 

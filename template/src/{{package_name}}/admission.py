@@ -1,6 +1,7 @@
 """How many requests may use the database at once, and how long the others wait."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 
@@ -20,8 +21,9 @@ class ConnectionSlots:
         self.timeout = timeout
         self._semaphore = anyio.Semaphore(limit) if limit else None
 
-    async def hold(self) -> AsyncIterator[None]:
-        """A FastAPI dependency: one slot for as long as the request uses its session."""
+    @asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """One slot for as long as the block runs; DatabaseUnavailable when none frees in time."""
         if self._semaphore is None:
             yield
             return

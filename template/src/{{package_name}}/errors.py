@@ -6,7 +6,7 @@
 |   shutting down, too many connections   |                            |                          |
 | misconfigured: password, database, TLS  | 503 + Retry-After          | ERROR once per cause     |
 | query timeout (statement_timeout)       | 504                        | WARNING, one line        |
-| transaction conflict (40001, 40P01)     | retried once (retry.py),   | WARNING, one line        |
+| transaction conflict (40001, 40P01)     | run again (retry.py),      | WARNING, one line        |
 |                                         | then 503 + Retry-After     |                          |
 | unique violation                        | 409 naming the field       | INFO, one line           |
 | other constraint (NOT NULL, CHECK, FK)  | 422 (NOT NULL, CHECK) or   | INFO, one line           |
@@ -38,6 +38,7 @@ from .failures import (
     sqlstate,
 )
 from .models import metadata
+from .retry import run_again_if_safe
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def answer(request: Request, error: Exception) -> JSONResponse:
                 status_code=status.HTTP_504_GATEWAY_TIMEOUT,
             )
         case Failure.TRANSACTION_CONFLICT:
-            # Behind a RetryRoute the request has already run once more; retry.py logs that.
+            # The request has already run once more; retry.py logs that.
             logger.warning("transaction conflict: %s: %s", where, describe(error))
             return _retry_later("The request conflicted with another one; retry shortly.")
         case Failure.UNIQUE_VIOLATION:
@@ -148,6 +149,7 @@ def _names(column: str | None) -> list[str]:
 
 
 async def handle_database_error(request: Request, error: Exception) -> JSONResponse:
+    run_again_if_safe(request, error)
     return answer(request, error)
 
 

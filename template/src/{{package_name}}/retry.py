@@ -1,17 +1,16 @@
 """Requests that are safe to run again run once more, in a fresh transaction.
 
 Reads that lost their connection, and any request whose transaction the database rolled back
-for a conflict (serialization failure, deadlock).
+for a conflict (serialization failure, deadlock). The database error handler (errors.py) decides;
+RetryMiddleware, added once to the app in main.py, runs the request again, so every route has
+retries, including the ones added later.
 """
 
 import logging
-from collections.abc import Callable, Coroutine
-from contextlib import AsyncExitStack
-from typing import Any
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Request
 from sqlalchemy.exc import DBAPIError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .failures import Failure, classify, describe
 
@@ -19,61 +18,82 @@ logger = logging.getLogger(__name__)
 
 # Safe to run twice: they change nothing. Writes are never retried (they may have committed).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
-# Where FastAPI keeps the exit stack of scope="function" dependencies, such as the session.
-FUNCTION_SCOPE_KEY = "fastapi_function_astack"
-
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# In a request's scope while RetryMiddleware can still run it once more.
+RETRY_POSSIBLE = "app.retry_possible"
 
 
-class RetryRoute(APIRoute):
-    """A route whose requests run once more when running them again is safe.
-
-    GET and HEAD, when the connection drops: the pool's checkout test replaces connections
-    that died while idle; this covers the ones that die between checkout and the last query
-    (a restart, a failover, a killed backend). Any method, when the database rolled the
-    transaction back for a conflict: nothing of it was stored.
-    """
-
-    def get_route_handler(self) -> Handler:
-        handle = super().get_route_handler()
-
-        async def handle_with_retry(request: Request) -> Response:
-            if FUNCTION_SCOPE_KEY not in request.scope:
-                return await handle(request)
-            try:
-                return await _attempt(handle, request)
-            except DBAPIError as error:
-                if (reason := _retry_reason(request, error)) is None:
-                    raise
-                logger.warning(
-                    "%s during %s %s, retrying once: %s",
-                    reason,
-                    request.method,
-                    request.url.path,
-                    describe(error),
-                )
-                return await _attempt(handle, request)
-
-        return handle_with_retry
+class RunAgain(Exception):
+    """Raised instead of an error response: RetryMiddleware runs the request once more."""
 
 
-def _retry_reason(request: Request, error: DBAPIError) -> str | None:
+def run_again_if_safe(request: Request, error: Exception) -> None:
+    """Raise RunAgain when running the request again is safe and it has not run twice yet."""
+    if not request.scope.get(RETRY_POSSIBLE) or not isinstance(error, DBAPIError):
+        return
+    if (reason := _retry_reason(request.method, error)) is None:
+        return
+    logger.warning(
+        "%s during %s %s, retrying once: %s",
+        reason,
+        request.method,
+        request.url.path,
+        describe(error),
+    )
+    raise RunAgain from error
+
+
+def _retry_reason(method: str, error: DBAPIError) -> str | None:
     """Why running the request again is safe, or None when it is not."""
     if classify(error) is Failure.TRANSACTION_CONFLICT:
         return "transaction conflict"
     # SQLAlchemy sets this when the connection is gone and has discarded it, so the second
-    # attempt checks out another. A write may have committed before the loss: never retried.
-    if error.connection_invalidated and request.method in IDEMPOTENT_METHODS:
+    # run checks out another. A write may have committed before the loss: never retried.
+    if error.connection_invalidated and method in IDEMPOTENT_METHODS:
         return "connection lost"
     return None
 
 
-async def _attempt(handle: Handler, request: Request) -> Response:
-    """One run of the endpoint; its session ends with it (rolled back if it failed)."""
-    outer_stack = request.scope[FUNCTION_SCOPE_KEY]
-    try:
-        async with AsyncExitStack() as attempt_stack:
-            request.scope[FUNCTION_SCOPE_KEY] = attempt_stack
-            return await handle(request)
-    finally:
-        request.scope[FUNCTION_SCOPE_KEY] = outer_stack
+class RetryMiddleware:
+    """Runs an HTTP request a second time when its error handler raises RunAgain.
+
+    The handler runs after the endpoint's session has ended (rolled back), and before any
+    byte of the response is sent, so the second run starts afresh. The request body the first
+    run read is replayed to the second.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = RecordedBody(receive)
+        try:
+            await self.app({**scope, RETRY_POSSIBLE: True}, body.receive, send)
+        except RunAgain:
+            await self.app({**scope, RETRY_POSSIBLE: False}, body.replay(), send)
+
+
+class RecordedBody:
+    """The request body as the first run received it, to be received again by the second."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._messages: list[Message] = []
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._messages.append(message)
+        return message
+
+    def replay(self) -> Receive:
+        recorded = list(self._messages)
+
+        async def receive() -> Message:
+            if recorded:
+                return recorded.pop(0)
+            return await self._receive()
+
+        return receive
