@@ -21,6 +21,7 @@ COMMON = {
     "worker_count",
     "app_instances",
     "db_max_connections",
+    "read_replica",
     "include_docker",
 }
 

@@ -33,7 +33,7 @@ def test_enter_at_every_prompt_renders_a_project(
 
     for question in (*PROJECT, "concurrency", "db_driver", "orm", "deployment"):
         terminal.answer(question)
-    for question in (*MANAGED_CAPACITY, "db_max_connections", "include_docker"):
+    for question in (*MANAGED_CAPACITY, "db_max_connections", "read_replica", "include_docker"):
         terminal.answer(question)
 
     assert terminal.exit_status() == 0, terminal.text()
@@ -57,6 +57,7 @@ def test_a_sync_project_shows_asyncpg_disabled_with_its_reason(tmp_path: Path) -
     terminal.answer("db_driver")
     for question in ("orm", "deployment", *MANAGED_CAPACITY, "db_max_connections"):
         terminal.answer(question)
+    terminal.answer("read_replica")
     terminal.answer("include_docker")
     assert terminal.exit_status() == 0, terminal.text()
     answers = recorded(tmp_path / "billing")
@@ -80,6 +81,7 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
     terminal.expect("Validation error for question 'db_max_connections': needs 102 (2 per process)")
 
     terminal.send(BACKSPACE * 3 + "102\r")
+    terminal.answer("read_replica")
     terminal.answer("include_docker")
     assert terminal.exit_status() == 0, terminal.text()
     assert recorded(tmp_path / "busy")["db_max_connections"] == 102
@@ -103,6 +105,7 @@ def test_an_impossible_worker_count_is_asked_again(tmp_path: Path) -> None:
     terminal.send(BACKSPACE * 3 + "3\r")
     terminal.answer("app_instances")
     terminal.answer("db_max_connections")
+    terminal.answer("read_replica")
     terminal.answer("include_docker")
     assert terminal.exit_status() == 0, terminal.text()
     assert recorded(tmp_path / "workers")["worker_count"] == 3

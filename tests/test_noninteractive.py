@@ -30,6 +30,7 @@ EVERY_ANSWER: dict[str, Any] = {
     "worker_count": 4,
     "app_instances": 3,
     "db_max_connections": 200,
+    "read_replica": True,
     "include_docker": False,
 }
 

@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -266,6 +267,47 @@ class LocalPostgres:
         )
         self._start_server()
 
+    def start_standby(self) -> LocalPostgres:
+        """A hot standby of this running cluster, streaming its WAL, on a port of its own.
+
+        Stop it before this cluster (its stop() removes it), and start this cluster with
+        wal_level "replica" (the default) or "logical".
+        """
+        standby = LocalPostgres(ssl=self._ssl, settings=self._settings)
+        try:
+            self._run_as_server_user(
+                [
+                    self._tool("pg_basebackup"),
+                    "-D",
+                    str(standby.data_dir),
+                    "-h",
+                    HOST,
+                    "-p",
+                    str(self._port),
+                    "-U",
+                    USER,
+                    # standby.signal and primary_conninfo (with the password from PGPASSWORD).
+                    "--write-recovery-conf",
+                    "--wal-method=stream",
+                    "--checkpoint=fast",
+                    "--no-sync",
+                ]
+            )
+            standby.start()
+            standby._wait_until_streaming()
+        except BaseException:
+            standby.stop()
+            raise
+        return standby
+
+    def _wait_until_streaming(self) -> None:
+        give_up_at = time.monotonic() + START_TIMEOUT_SECONDS
+        while self.execute("SELECT status FROM pg_stat_wal_receiver").strip() != "streaming":
+            if time.monotonic() > give_up_at:
+                log = self._log_tail()
+                raise RuntimeError(f"not streaming after {START_TIMEOUT_SECONDS:g} s:\n{log}")
+            time.sleep(0.05)
+
     def detach(self) -> None:
         """Leave the server running when this process exits (for the command line)."""
         atexit.unregister(self.stop)
@@ -388,6 +430,8 @@ class LocalPostgres:
         if self._ssl:
             hba.append(f"hostssl all all {HOST}/32 scram-sha-256")
         hba.append(f"host all all {HOST}/32 scram-sha-256")
+        # For a standby of this cluster (start_standby()).
+        hba.append(f"host replication {USER} {HOST}/32 scram-sha-256")
         (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(f"\ninclude '{SETTINGS_FILE}'\n")

@@ -24,19 +24,24 @@ class ConnectionSlots:
     @asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
         """One slot for as long as the block runs; DatabaseUnavailable when none frees in time."""
-        if self._semaphore is None:
-            yield
-            return
-        acquired = False
-        with anyio.move_on_after(self.timeout):
-            await self._semaphore.acquire()
-            acquired = True
-        if not acquired:
-            raise DatabaseUnavailable(
-                f"no database connection free within {self.timeout} s "
-                f"({self.limit} requests are using the database)"
-            )
+        await self.acquire()
         try:
             yield
         finally:
+            self.release()
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting at most `timeout` seconds; DatabaseUnavailable when none frees."""
+        if self._semaphore is None:
+            return
+        with anyio.move_on_after(self.timeout):
+            await self._semaphore.acquire()
+            return
+        raise DatabaseUnavailable(
+            f"no database connection free within {self.timeout} s "
+            f"({self.limit} requests are using the database)"
+        )
+
+    def release(self) -> None:
+        if self._semaphore is not None:
             self._semaphore.release()
