@@ -44,6 +44,7 @@ class Combination:
     orm: str
     deployment: Mapping[str, str]
     include_docker: bool = True
+    read_replica: bool = False
 
     @property
     def target(self) -> str:
@@ -52,7 +53,8 @@ class Combination:
     @property
     def id(self) -> str:
         docker = "" if self.include_docker else "-nodocker"
-        return f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{docker}"
+        replica = "-replica" if self.read_replica else ""
+        return f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{replica}{docker}"
 
     @property
     def dependency_set(self) -> str:
@@ -70,6 +72,7 @@ class Combination:
             "db_driver": self.db_driver,
             "orm": self.orm,
             "include_docker": self.include_docker,
+            "read_replica": self.read_replica,
             **self.deployment,
         }
 
@@ -80,10 +83,10 @@ class Combination:
 
 def all_combinations() -> Iterator[Combination]:
     for concurrency, drivers in DRIVERS_BY_CONCURRENCY.items():
-        for driver, orm, deployment, docker in itertools.product(
-            drivers, ORMS, DEPLOYMENTS, (True, False)
+        for driver, orm, deployment, docker, replica in itertools.product(
+            drivers, ORMS, DEPLOYMENTS, (True, False), (False, True)
         ):
-            yield Combination(concurrency, driver, orm, deployment, docker)
+            yield Combination(concurrency, driver, orm, deployment, docker, replica)
 
 
 def render(destination: Path, answers: Mapping[str, Any], **options: Any) -> Path:

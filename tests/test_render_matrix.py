@@ -32,14 +32,21 @@ STACKS = [(concurrency, driver) for concurrency, drivers in DRIVERS_BY_CONCURREN
 
 
 def pairwise_covering() -> list[Combination]:
-    """24 of the 96 combinations, holding every pair of answers at least once.
+    """24 of the 192 combinations, holding every pair of answers at least once.
 
     Each stack (concurrency and driver) meets each deployment target once (the 4 x 6 pairs);
-    the ORM and Docker alternate so that each of their values meets every stack, every target
-    and each other.
+    the ORM, Docker and the read replica alternate so that each of their values meets every
+    stack, every target and each other.
     """
     return [
-        Combination(concurrency, driver, ORMS[(i + j) % 2], deployment, (i // 2 + j) % 2 == 0)
+        Combination(
+            concurrency,
+            driver,
+            ORMS[(i + j) % 2],
+            deployment,
+            include_docker=(i // 2 + j) % 2 == 0,
+            read_replica=(i + j // 2) % 2 == 1,
+        )
         for i, (concurrency, driver) in enumerate(STACKS)
         for j, deployment in enumerate(DEPLOYMENTS)
     ]
@@ -51,6 +58,7 @@ def answer_values(combination: Combination) -> tuple[str, ...]:
         combination.orm,
         combination.target,
         f"docker={combination.include_docker}",
+        f"replica={combination.read_replica}",
     )
 
 
