@@ -157,3 +157,20 @@ def copier_cli(arguments: list[str]) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.parametrize("read_replica", [False, True])
+def test_the_read_replica_answer_decides_whether_any_replica_code_is_rendered(
+    tmp_path: Path, read_replica: bool
+) -> None:
+    project = render(tmp_path / "p", answers(read_replica=read_replica))
+
+    package = project / "src" / "orders_service"
+    rendered = {
+        "replica.py": (package / "replica.py").exists(),
+        "test_replica.py": (project / "tests" / "test_replica.py").exists(),
+        "ReadSessionDep": "ReadSessionDep" in (package / "db.py").read_text(),
+        "README": "DATABASE_REPLICA_URL" in (project / "README.md").read_text(),
+        ".env.example": "DATABASE_REPLICA_URL" in (project / ".env.example").read_text(),
+    }
+    assert rendered == dict.fromkeys(rendered, read_replica)
