@@ -45,6 +45,8 @@ class Combination:
     deployment: Mapping[str, str]
     include_docker: bool = True
     read_replica: bool = False
+    # Asked only with Docker: the manifests deploy the image it builds.
+    include_kubernetes: bool = False
 
     @property
     def target(self) -> str:
@@ -54,7 +56,11 @@ class Combination:
     def id(self) -> str:
         docker = "" if self.include_docker else "-nodocker"
         replica = "-replica" if self.read_replica else ""
-        return f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{replica}{docker}"
+        kubernetes = "-k8s" if self.include_kubernetes else ""
+        return (
+            f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}"
+            f"{replica}{docker}{kubernetes}"
+        )
 
     @property
     def dependency_set(self) -> str:
@@ -73,6 +79,7 @@ class Combination:
             "orm": self.orm,
             "include_docker": self.include_docker,
             "read_replica": self.read_replica,
+            **({"include_kubernetes": self.include_kubernetes} if self.include_docker else {}),
             **self.deployment,
         }
 
@@ -83,10 +90,12 @@ class Combination:
 
 def all_combinations() -> Iterator[Combination]:
     for concurrency, drivers in DRIVERS_BY_CONCURRENCY.items():
-        for driver, orm, deployment, docker, replica in itertools.product(
-            drivers, ORMS, DEPLOYMENTS, (True, False), (False, True)
+        for driver, orm, deployment, docker, replica, kubernetes in itertools.product(
+            drivers, ORMS, DEPLOYMENTS, (True, False), (False, True), (False, True)
         ):
-            yield Combination(concurrency, driver, orm, deployment, docker, replica)
+            if kubernetes and not docker:
+                continue
+            yield Combination(concurrency, driver, orm, deployment, docker, replica, kubernetes)
 
 
 def render(destination: Path, answers: Mapping[str, Any], **options: Any) -> Path:

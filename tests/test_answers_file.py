@@ -23,6 +23,7 @@ COMMON = {
     "db_max_connections",
     "read_replica",
     "include_docker",
+    "include_kubernetes",
 }
 
 

@@ -33,7 +33,9 @@ def test_enter_at_every_prompt_renders_a_project(
 
     for question in (*PROJECT, "concurrency", "db_driver", "orm", "deployment"):
         terminal.answer(question)
-    for question in (*MANAGED_CAPACITY, "db_max_connections", "read_replica", "include_docker"):
+    for question in (*MANAGED_CAPACITY, "db_max_connections", "read_replica"):
+        terminal.answer(question)
+    for question in ("include_docker", "include_kubernetes"):
         terminal.answer(question)
 
     assert terminal.exit_status() == 0, terminal.text()
@@ -59,6 +61,7 @@ def test_a_sync_project_shows_asyncpg_disabled_with_its_reason(tmp_path: Path) -
         terminal.answer(question)
     terminal.answer("read_replica")
     terminal.answer("include_docker")
+    terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()
     answers = recorded(tmp_path / "billing")
     assert (answers["concurrency"], answers["db_driver"]) == ("sync", "psycopg")
@@ -83,6 +86,7 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
     terminal.send(BACKSPACE * 3 + "102\r")
     terminal.answer("read_replica")
     terminal.answer("include_docker")
+    terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()
     assert recorded(tmp_path / "busy")["db_max_connections"] == 102
 
@@ -107,6 +111,7 @@ def test_an_impossible_worker_count_is_asked_again(tmp_path: Path) -> None:
     terminal.answer("db_max_connections")
     terminal.answer("read_replica")
     terminal.answer("include_docker")
+    terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()
     assert recorded(tmp_path / "workers")["worker_count"] == 3
 

@@ -32,24 +32,28 @@ STACKS = [(concurrency, driver) for concurrency, drivers in DRIVERS_BY_CONCURREN
 
 
 def pairwise_covering() -> list[Combination]:
-    """24 of the 192 combinations, holding every pair of answers at least once.
+    """24 of the 288 combinations, holding every pair of answers at least once.
 
     Each stack (concurrency and driver) meets each deployment target once (the 4 x 6 pairs);
-    the ORM, Docker and the read replica alternate so that each of their values meets every
-    stack, every target and each other.
+    the ORM, Docker, the read replica and Kubernetes (asked only with Docker) alternate so that
+    each of their values meets every stack, every target and each other.
     """
-    return [
-        Combination(
-            concurrency,
-            driver,
-            ORMS[(i + j) % 2],
-            deployment,
-            include_docker=(i // 2 + j) % 2 == 0,
-            read_replica=(i + j // 2) % 2 == 1,
-        )
-        for i, (concurrency, driver) in enumerate(STACKS)
-        for j, deployment in enumerate(DEPLOYMENTS)
-    ]
+    covering = []
+    for i, (concurrency, driver) in enumerate(STACKS):
+        for j, deployment in enumerate(DEPLOYMENTS):
+            docker = (i // 2 + j) % 2 == 0
+            covering.append(
+                Combination(
+                    concurrency,
+                    driver,
+                    ORMS[(i + j) % 2],
+                    deployment,
+                    include_docker=docker,
+                    read_replica=(i + j // 2) % 2 == 1,
+                    include_kubernetes=docker and (i + j + j // 2) % 2 == 1,
+                )
+            )
+    return covering
 
 
 def answer_values(combination: Combination) -> tuple[str, ...]:
@@ -59,6 +63,7 @@ def answer_values(combination: Combination) -> tuple[str, ...]:
         combination.target,
         f"docker={combination.include_docker}",
         f"replica={combination.read_replica}",
+        f"kubernetes={combination.include_kubernetes}",
     )
 
 
@@ -71,9 +76,15 @@ def pairs(combinations: Iterable[Combination]) -> set[tuple[tuple[int, str], tup
 
 
 FULLY_CHECKED = pairwise_covering()
-# The code of a combination without Docker is that of its twin with Docker (tested below).
-FULLY_CHECKED_CODE = {replace(c, include_docker=True).id for c in FULLY_CHECKED}
-LINTED_ONLY = [c for c in WITH_DOCKER if c.id not in FULLY_CHECKED_CODE]
+
+
+def code_twin(combination: Combination) -> Combination:
+    """The combination with the same code: Docker and Kubernetes add other files (tested below)."""
+    return replace(combination, include_docker=True, include_kubernetes=False)
+
+
+FULLY_CHECKED_CODE = {code_twin(c).id for c in FULLY_CHECKED}
+LINTED_ONLY = [c for c in COMBINATIONS if c == code_twin(c) and c.id not in FULLY_CHECKED_CODE]
 
 
 def test_the_fully_checked_combinations_hold_every_pair_of_answers() -> None:
@@ -190,6 +201,22 @@ def test_without_docker_only_the_container_files_are_left_out(
     for name, text in without_docker.items():
         if name.endswith(".py") or name.startswith(("src/", "tests/", "migrations/")):
             assert text == with_docker[name], f"{name} differs without Docker"
+
+
+@pytest.mark.xdist_group("every-combination")
+@pytest.mark.parametrize(
+    "combination", [c for c in COMBINATIONS if c.include_kubernetes], ids=lambda c: c.id
+)
+def test_kubernetes_adds_its_manifests_and_changes_no_code(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    with_kubernetes = rendered_files(rendered(combination))
+    without = rendered_files(rendered(code_twin(combination)))
+
+    added = set(with_kubernetes) - set(without)
+    assert added and all(name.startswith("deploy/kubernetes/") for name in added), added
+    changed = {name for name in without if with_kubernetes[name] != without[name]}
+    assert changed == {".copier-answers.yml", "Makefile", "README.md", "pyproject.toml"}
 
 
 @pytest.mark.xdist_group("sync-psycopg-sqlalchemy")
