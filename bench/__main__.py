@@ -138,6 +138,8 @@ class Bench:
             "DATABASE_URL": url,
             "APP_INSTANCES": "1",
             "WEB_CONCURRENCY": str(self.args.workers),
+            # Stopped between rounds: no load balancer to drain for.
+            "DRAIN_SECONDS": "0",
             "DB_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
             # Every app gets the same pool, big enough for all requests in flight even if
             # they all reach one worker: the pool never decides the result.

@@ -164,7 +164,8 @@ def test_probes_drain_and_security_context(
     assert app["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     # The readiness probe waits longer than HEALTH_TIMEOUT (2 s), so a slow database is a 503.
     assert app["readinessProbe"]["timeoutSeconds"] > 2
-    assert pre_stop + graceful < pod["terminationGracePeriodSeconds"]
+    # preStop, DRAIN_SECONDS (5 by default), then uvicorn's graceful shutdown.
+    assert pre_stop + 5 + graceful < pod["terminationGracePeriodSeconds"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert app["securityContext"] == {
         "allowPrivilegeEscalation": False,

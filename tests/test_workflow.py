@@ -32,6 +32,18 @@ def check_prerequisites(makefile: Path) -> list[str]:
 
 
 @every_combination
+def test_every_combination_has_the_same_workflows(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    """So that linting one combination's workflows lints them all."""
+    reference, project = rendered(COMBINATIONS[0]), rendered(combination)
+
+    for name in ("ci.yml", "security.yml"):
+        workflow = (project / WORKFLOWS / name).read_text()
+        assert workflow == (reference / WORKFLOWS / name).read_text(), name
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS[:1], ids=lambda c: c.id)
 def test_actionlint_finds_nothing(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
@@ -45,7 +57,7 @@ def test_actionlint_finds_nothing(
     assert result.stdout + result.stderr == ""
 
 
-@every_combination
+@pytest.mark.parametrize("combination", COMBINATIONS[:1], ids=lambda c: c.id)
 def test_zizmor_finds_nothing_in_the_workflows(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
@@ -59,7 +71,7 @@ def test_zizmor_finds_nothing_in_the_workflows(
     assert "No findings to report" in result.stdout + result.stderr, result.stdout
 
 
-@every_combination
+@pytest.mark.parametrize("combination", COMBINATIONS[:1], ids=lambda c: c.id)
 def test_every_action_is_pinned_to_a_commit(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
@@ -103,7 +115,7 @@ def test_setup_uv_caches_and_the_tests_use_the_healthy_service(
         f"{service.database}"
     )
 
-    assert re.search(r"setup-uv@\S+\s+with:\s+enable-cache: true", workflow)
+    assert re.search(r"setup-uv@\S+(?: # \S+)?\s+with:\s+enable-cache: true", workflow)
     assert job.env["TEST_DATABASE_URL"] == service_url
     assert job.env["DATABASE_URL"] == service_url
     assert f'--health-cmd "pg_isready -U {service.user}"' in workflow

@@ -106,6 +106,22 @@ class RunningApp:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
+    def restart_workers(self) -> None:
+        """uvicorn's rolling restart (SIGHUP): each new worker serves before its old one drains."""
+        assert self._process is not None, "enter the RunningApp first"
+        os.kill(self._process.pid, signal.SIGHUP)
+
+    def worker_pids(self) -> set[int]:
+        """The supervisor's children: the uvicorn workers serving now."""
+        assert self._process is not None, "enter the RunningApp first"
+        children = Path(f"/proc/{self._process.pid}/task/{self._process.pid}/children")
+        # Workers are spawned processes; the supervisor's other child tracks shared resources.
+        return {
+            int(pid)
+            for pid in children.read_text().split()
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        }
+
     def get(self, path: str, timeout: float = 10) -> tuple[int, Any]:
         """GET from the test process; (status, JSON body)."""
         try:

@@ -89,6 +89,9 @@ def database_env(
         "APP_NAME": f"fault-{case.database}"[:63],
         "WEB_CONCURRENCY": "2",
         "APP_INSTANCES": "1",
+        # Short, so that stopping an app takes little; long enough for a loaded client to hear
+        # `Connection: close` on every connection (test_rolling_restart.py).
+        "DRAIN_SECONDS": "1",
         # The throwaway cluster's max_connections (local_postgres.py's default).
         "DB_MAX_CONNECTIONS": "300",
         "LOG_LEVEL": "WARNING",
