@@ -72,6 +72,10 @@ class RunningApp:
             str(WORKERS),
             "--timeout-graceful-shutdown",
             "5",
+            # A new worker of a rolling restart imports the app on 2 busy cores: slower than
+            # uvicorn's default 5 s readiness wait, after which it keeps the old worker.
+            "--timeout-worker-healthcheck",
+            "30",
             # The app's own log lines (503 causes) are the evidence; access lines would bury them.
             "--no-access-log",
         ]

@@ -1,11 +1,13 @@
-"""A graceful drain: after SIGTERM a worker serves DRAIN_SECONDS more, saying goodbye, then stops.
+"""A graceful drain: after SIGTERM a worker serves its open connections DRAIN_SECONDS more,
+saying goodbye, then stops.
 
-uvicorn, on SIGTERM, stops accepting at once and closes its idle keep-alive connections: a
+uvicorn, on SIGTERM, stops accepting and closes its idle keep-alive connections at once: a
 client that sends on one of them at that moment gets no answer at all (3 of 808 requests in a
-rolling restart of the workers under load, before this). While the worker drains, readiness
-answers 503 so that load balancers stop routing to it, and every response carries
-`Connection: close` so that clients open their next connection elsewhere; then uvicorn's own
-graceful shutdown runs (--timeout-graceful-shutdown bounds it).
+rolling restart of the workers under load, before this). Draining, the worker stops accepting
+(its siblings, or other instances, take new connections), readiness answers 503 so that load
+balancers stop routing to it, and every response carries `Connection: close`, so that clients
+send their next request on a new connection, elsewhere. Then uvicorn's own graceful shutdown
+runs (--timeout-graceful-shutdown bounds it).
 """
 
 import asyncio
@@ -43,6 +45,7 @@ class Drain:
             self.draining = True
             logger.info("SIGTERM: draining for %g s, then shutting down", seconds)
             # A signal handler may not touch the loop directly; this wakes it safely.
+            loop.call_soon_threadsafe(_stop_accepting, stop)
             loop.call_soon_threadsafe(loop.call_later, seconds, stop, signum, frame)
 
         def give_back() -> None:
@@ -50,6 +53,13 @@ class Drain:
 
         signal.signal(signal.SIGTERM, begin)
         return give_back
+
+
+def _stop_accepting(stop: Callable[..., object]) -> None:
+    """Close the listening sockets of the server whose SIGTERM handler `stop` is (uvicorn's)."""
+    server = getattr(stop, "__self__", None)
+    for listener in getattr(server, "servers", []):
+        listener.close()
 
 
 drain = Drain()
