@@ -106,6 +106,7 @@ def test_max_replicas_plus_max_surge_is_the_instances_the_budget_counts(
     assert autoscaler["minReplicas"] <= autoscaler["maxReplicas"]
     readme = (project / "README.md").read_text()
     assert f"`maxReplicas` ({replicas}) plus the rollout's `maxSurge` ({surge})" in readme
+    assert ("no room for a surge" in readme) is (surge == 0)
 
 
 @every_combination
