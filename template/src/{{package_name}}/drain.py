@@ -23,9 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 class Drain:
-    """Whether this worker is draining, and the SIGTERM handler that starts the drain."""
+    """Whether this worker has started or is draining, and the SIGTERM handler that drains it."""
 
     def __init__(self) -> None:
+        # Set when the app's start-up (main.lifespan) has finished: readiness is 503 until then.
+        self.started = False
         self.draining = False
 
     def take_over_sigterm(self, seconds: float) -> Callable[[], None]:
