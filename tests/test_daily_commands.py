@@ -41,11 +41,11 @@ SERVER_START_SECONDS = 60
 # What `make dev` logs for each sample's default answers: 2 instances x 2 workers.
 DEV_POOL_LOG = {
     SAMPLE[0].package_name: "database pool: pool_size=15 max_overflow=5 in this process, "
-    "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 80 of 9997 "
-    "available connections",
-    SAMPLE[1].package_name: "database pool: pool_size=18 max_overflow=5 in this process, "
+    "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 84 of 9997 "
+    "available connections, readiness connections included",
+    SAMPLE[1].package_name: "database pool: pool_size=17 max_overflow=5 in this process, "
     "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 92 of 94 "
-    "available connections",
+    "available connections, readiness connections included",
 }
 UV_MISSING = re.compile(
     r"Makefile:\d+: \*\*\* uv is not installed: "
