@@ -76,14 +76,15 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
     terminal.answer("worker_count", BACKSPACE + "24")
     terminal.answer("app_instances")
 
-    # 2 instances x 24 workers x 2 connections + 3 reserved + 3 for admin.
+    # 2 instances x 24 workers x 3 connections (a pool of 2, and readiness's own) + 3 reserved
+    # + 3 for admin.
     terminal.expect("db_max_connections: the server's max_connections")
     terminal.settle()
-    assert "   102" in terminal.lines()
+    assert "   150" in terminal.lines()
     terminal.send(BACKSPACE * 3 + "100\r")
-    terminal.expect("Validation error for question 'db_max_connections': needs 102 (2 per process)")
+    terminal.expect("Validation error for question 'db_max_connections': needs 150 (3 per process)")
 
-    terminal.send(BACKSPACE * 3 + "102\r")
+    terminal.send(BACKSPACE * 3 + "150\r")
     terminal.answer("read_replica")
     terminal.answer("include_docker")
     terminal.answer("include_kubernetes")

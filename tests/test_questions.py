@@ -46,7 +46,7 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"package_name": "sqlalchemy"}, "package_name': shadows a module the app imports"),
     (
         {"worker_count": 16, "app_instances": 4, "db_max_connections": 100},
-        "db_max_connections': needs 134 (2 per process)",
+        "db_max_connections': needs 198 (3 per process)",
     ),
     (
         {"worker_count": 1, "app_instances": 1, "db_max_connections": 9},
