@@ -89,7 +89,7 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
     terminal.answer("include_docker")
     terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()
-    assert recorded(tmp_path / "busy")["db_max_connections"] == 102
+    assert recorded(tmp_path / "busy")["db_max_connections"] == 150
 
 
 def test_an_impossible_worker_count_is_asked_again(tmp_path: Path) -> None:

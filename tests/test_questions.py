@@ -130,13 +130,13 @@ def test_data_file_renders_without_prompts_or_trust(tmp_path: Path) -> None:
         ({"project_name": "Class"}, {"package_name": "class_app"}),
         ({"project_name": "Café Ñandú"}, {"project_slug": "caf-and"}),
         ({"project_name": "A" * 60}, {"package_name": "a" * 30}),
-        ({"worker_count": 24}, {"db_max_connections": 102}),
+        ({"worker_count": 24}, {"db_max_connections": 150}),
         ({"worker_count": 24, "deployment": "neon"}, {"db_max_connections": 104}),
         (
             {"worker_count": 24, "deployment": "neon", "neon_endpoint": "direct"},
-            {"db_max_connections": 106},
+            {"db_max_connections": 154},
         ),
-        ({"worker_count": 64, "app_instances": 20}, {"db_max_connections": 2566}),
+        ({"worker_count": 64, "app_instances": 20}, {"db_max_connections": 3846}),
     ],
 )
 def test_defaults_follow_earlier_answers(
