@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 
 from rendering import ProjectEnvironments
 
+from .load import Load
 from .netns import NetworkNamespace, network_namespace
 from .pgbouncer import INSTALL_HINT as PGBOUNCER_INSTALL_HINT
 from .pgbouncer import find_pgbouncer
@@ -100,21 +101,70 @@ SHORT_TIMEOUTS = {
 }
 
 
-def command_timeout() -> float:
-    """The async drivers' client-side deadline for one answer (the rendered deadline.py)."""
-    return SHORT_TIMEOUTS["DB_STATEMENT_TIMEOUT"] + SHORT_TIMEOUTS["DB_CONNECT_TIMEOUT"]
+# The rendered defaults of the same settings (settings.py); test_fault_settings.py checks them
+# against the rendered README. The fault rig runs an app with these beside the shortened one.
+DEFAULT_TIMEOUTS = {
+    "DB_CONNECT_TIMEOUT": 5,
+    "DB_POOL_TIMEOUT": 5,
+    "DB_STATEMENT_TIMEOUT": 5,
+    "DB_IDLE_IN_TRANSACTION_TIMEOUT": 60,
+    "DB_TCP_USER_TIMEOUT": 8,
+    "DB_KEEPALIVES_IDLE": 60,
+    "DB_KEEPALIVES_INTERVAL": 10,
+    "DB_KEEPALIVES_COUNT": 5,
+    "HEALTH_TIMEOUT": 2,
+}
+# With the defaults no request waits longer than this for the database, whatever the fault
+# (issue 16); the tests allow 1 s more for the HTTP round trip and a loaded machine.
+DEFAULT_REQUEST_BOUND_SECONDS = 10
+# The rendered settings.py's DEADLINE_MARGIN_SECONDS.
+DEADLINE_MARGIN_SECONDS = 2
+
+
+def command_timeout(timeouts: dict[str, float] = SHORT_TIMEOUTS) -> float:
+    """The client-side deadline for one answer (the rendered deadline.py)."""
+    return timeouts["DB_STATEMENT_TIMEOUT"] + DEADLINE_MARGIN_SECONDS
+
+
+def request_bound(timeouts: dict[str, float], derived: float) -> float:
+    """`derived` from the timeouts; with the defaults, at most the promised 10 s plus 1 s."""
+    if timeouts is DEFAULT_TIMEOUTS:
+        return min(derived, DEFAULT_REQUEST_BOUND_SECONDS + 1.0)
+    return derived
 
 
 @dataclass
 class FaultRig:
-    """A cluster of its own, a network namespace, and the app inside it with short timeouts."""
+    """A cluster of its own, a network namespace, and two apps of one project inside it: one
+    with short timeouts (`served`), one with the rendered defaults (`defaults`)."""
 
     case: Case
     namespace: NetworkNamespace
     cluster: Any
     served: Served
+    defaults: Served
     workdir: Path
     environments: ProjectEnvironments
+
+    def apps(self) -> list[tuple[Served, dict[str, float]]]:
+        """Each app with the timeouts it runs with, to be put under the same fault at once."""
+        return [(self.served, SHORT_TIMEOUTS), (self.defaults, DEFAULT_TIMEOUTS)]
+
+    @contextmanager
+    def under_load(self, *, concurrency: int, duration: float) -> Iterator[list[Load]]:
+        """Load from other processes on both apps at once, in the order of apps(); the app with
+        the defaults gets half the concurrency, to spare the machine's cores."""
+        with ExitStack() as stack:
+            loads = []
+            for (served, _), share in zip(self.apps(), (1, 2), strict=True):
+                load = Load(
+                    served.app,
+                    concurrency=max(concurrency // share, 1),
+                    duration=duration,
+                    item_ids=served.item_ids,
+                )
+                loads.append(stack.enter_context(load))
+            yield loads
 
     @contextmanager
     def app_through_proxy(self, timeouts: dict[str, float] = SHORT_TIMEOUTS) -> Iterator[Served]:
@@ -158,7 +208,12 @@ def fault_rig(
             with served_app(
                 case, cluster, workdir / "app", fault_environments, database=case.database,
                 namespace=namespace, **SHORT_TIMEOUTS,
-            ) as served:  # fmt: skip
-                yield FaultRig(case, namespace, cluster, served, workdir, fault_environments)
+            ) as served, served_app(
+                case, cluster, workdir / "defaults", fault_environments,
+                database=f"{case.database}_defaults", namespace=namespace,
+            ) as defaults:  # fmt: skip
+                yield FaultRig(
+                    case, namespace, cluster, served, defaults, workdir, fault_environments
+                )
         finally:
             cluster.stop()

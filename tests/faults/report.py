@@ -16,7 +16,10 @@ import pytest
 from .load import LoadResult
 from .project import Case
 
-COLUMNS = ("fault", "driver", "profile", "requests", "failed", "max s", "recovery s", "bound s")
+COLUMNS = (
+    "fault", "driver", "profile", "timeouts", "requests", "failed", "max s", "recovery s",
+    "bound s",
+)  # fmt: skip
 ROWS = pytest.StashKey[list[dict[str, Any]]]()
 REPORT_NAME = "resilience-figures.md"
 
@@ -27,16 +30,18 @@ def _rows(config: pytest.Config) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
-    """Record one row: figures(fault=..., case=..., result=..., recovery=..., bound=...)."""
+    """Record one row: figures(fault=..., case=..., result=..., recovery=..., bound=...,
+    defaults=...), `defaults` saying the app ran with the rendered default timeouts."""
 
     def record(
         *, fault: str, case: Case, result: LoadResult, recovery: float | None = None,
-        bound: float | None = None,
+        bound: float | None = None, defaults: bool = False,
     ) -> None:  # fmt: skip
         row = {
             "fault": fault,
             "driver": case.driver,
             "profile": case.profile,
+            "timeouts": "defaults" if defaults else "short",
             "requests": len(result.requests),
             "failed": len(result.failures),
             "max s": result.max_latency,
@@ -65,7 +70,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     def cell(value: Any) -> str:
         return f"{value:.2f}" if isinstance(value, float) else str(value)
 
-    ordered = sorted(rows, key=lambda row: (row["fault"], row["driver"], row["profile"]))
+    ordered = sorted(
+        rows, key=lambda row: tuple(str(row.get(column, "")) for column in COLUMNS[:4])
+    )
     lines = [
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
