@@ -172,9 +172,10 @@ class FaultRig:
 
         Its timeouts are SHORT_TIMEOUTS unless given; {} leaves the rendered defaults.
         """
+        name = "proxied" if timeouts else "proxied_defaults"
         with served_app(
-            self.case, self.cluster, self.workdir / "proxied", self.environments,
-            database=f"{self.case.database}_proxied", namespace=self.namespace,
+            self.case, self.cluster, self.workdir / name, self.environments,
+            database=f"{self.case.database}_{name}", namespace=self.namespace,
             through_proxy=True, **timeouts,
         ) as served:  # fmt: skip
             yield served
