@@ -40,10 +40,10 @@ NO_DOCKER = "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n
 SERVER_START_SECONDS = 60
 # What `make dev` logs for each sample's default answers: 2 instances x 2 workers.
 DEV_POOL_LOG = {
-    SAMPLE[0].package_name: "database pool: pool_size=15 max_overflow=5 in this process, "
+    SAMPLE[0].package_name: "database pool: pool_size=20 max_overflow=0 in this process, "
     "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 84 of 9997 "
     "available connections, readiness connections included",
-    SAMPLE[1].package_name: "database pool: pool_size=17 max_overflow=5 in this process, "
+    SAMPLE[1].package_name: "database pool: pool_size=22 max_overflow=0 in this process, "
     "sized so that 4 processes (APP_INSTANCES x WEB_CONCURRENCY) use at most 92 of 94 "
     "available connections, readiness connections included",
 }

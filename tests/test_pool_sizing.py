@@ -3,7 +3,7 @@
 Every process has its own pool, so the budget (max_connections, or the pooler's client limit)
 minus reserved and other clients is shared by instances x workers, capped per process by what
 one process can use at once (async 20, sync: AnyIO's 40 threads), after one connection per
-process for readiness. A quarter is overflow.
+process for readiness. No overflow.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ def rendered_pool(tmp_path: Path, **answers: Any) -> dict[str, int]:
     [
         pytest.param(
             {"concurrency": "async", "worker_count": 1, "app_instances": 1, **MANAGED},
-            {"processes": 1, "pool_size": 15, "max_overflow": 5, "peak": 21},
+            {"processes": 1, "pool_size": 20, "max_overflow": 0, "peak": 21},
             id="one-worker-async-is-capped-at-20",
         ),
         pytest.param(
             {"concurrency": "sync", "worker_count": 1, "app_instances": 1, **MANAGED},
-            {"processes": 1, "pool_size": 30, "max_overflow": 10, "peak": 41},
+            {"processes": 1, "pool_size": 40, "max_overflow": 0, "peak": 41},
             id="one-worker-sync-is-capped-at-40-threads",
         ),
         pytest.param(
@@ -56,7 +56,7 @@ def rendered_pool(tmp_path: Path, **answers: Any) -> dict[str, int]:
                 "db_max_connections": 30,
                 **MANAGED,
             },
-            {"processes": 1, "pool_size": 18, "max_overflow": 5, "peak": 24},
+            {"processes": 1, "pool_size": 23, "max_overflow": 0, "peak": 24},
             id="one-worker-small-database-gets-all-but-reserved-and-others",
         ),
         pytest.param(
@@ -67,7 +67,7 @@ def rendered_pool(tmp_path: Path, **answers: Any) -> dict[str, int]:
                 "db_max_connections": 500,
                 **MANAGED,
             },
-            {"processes": 64, "pool_size": 5, "max_overflow": 1, "peak": 448},
+            {"processes": 64, "pool_size": 6, "max_overflow": 0, "peak": 448},
             id="sixty-four-workers-share-the-budget",
         ),
         pytest.param(
@@ -77,17 +77,17 @@ def rendered_pool(tmp_path: Path, **answers: Any) -> dict[str, int]:
         ),
         pytest.param(
             {"concurrency": "sync", "worker_count": 2, "app_instances": 2, **NEON_DIRECT},
-            {"processes": 4, "pool_size": 17, "max_overflow": 5, "peak": 92},
+            {"processes": 4, "pool_size": 22, "max_overflow": 0, "peak": 92},
             id="neon-quarter-cu-direct-keeps-7-reserved",
         ),
         pytest.param(
             {"concurrency": "sync", "worker_count": 2, "app_instances": 2, **NEON_POOLED},
-            {"processes": 4, "pool_size": 30, "max_overflow": 10, "peak": 164},
+            {"processes": 4, "pool_size": 40, "max_overflow": 0, "peak": 164},
             id="neon-pooled-uses-the-poolers-10000-clients",
         ),
         pytest.param(
             {"concurrency": "async", "worker_count": 64, "app_instances": 20, **NEON_POOLED},
-            {"processes": 1280, "pool_size": 5, "max_overflow": 1, "peak": 8960},
+            {"processes": 1280, "pool_size": 6, "max_overflow": 0, "peak": 8960},
             id="neon-pooled-many-instances-share-the-poolers-limit",
         ),
     ],
@@ -105,7 +105,7 @@ def test_neon_quarter_cu_direct_with_many_workers_is_refused_but_pooled_fits(
 
     with pytest.raises(ValueError, match=r"'db_max_connections': needs 202 \(3 per process\)$"):
         rendered_pool(tmp_path / "direct", **crowded, **NEON_DIRECT, db_max_connections=104)
-    assert rendered_pool(tmp_path / "pooled", **crowded, **NEON_POOLED)["pool_size"] == 15
+    assert rendered_pool(tmp_path / "pooled", **crowded, **NEON_POOLED)["pool_size"] == 20
 
 
 def test_the_default_max_connections_is_the_fewest_that_fits_when_the_usual_does_not(
@@ -130,7 +130,7 @@ def test_behind_neons_pooler_the_message_after_copy_counts_the_poolers_clients(
 
     assert result.returncode == 0, result.stderr
     assert (
-        "Pool: 4 processes x (30 + 10 overflow + 1 readiness) = 164 at peak,\n"
+        "Pool: 4 processes x (40 pooled + 1 readiness) = 164 connections at peak,\n"
         "to the pooler: its client limit is 10,000 (3 kept for admin). The pooler's\n"
         "own connections to the compute stay within max_connections (104).\n"
     ) in result.stderr

@@ -153,6 +153,11 @@ class PgBouncer:
                 time.sleep(0.1)
         raise RuntimeError(f"pgbouncer not listening after {START_TIMEOUT_SECONDS} s")
 
+    def logins(self, database: str) -> int:
+        """Client connections to `database` so far: PgBouncer logs each one (log_connections)."""
+        text = self.log_file.read_text(errors="replace")
+        return text.count(f"login attempt: db={database} ")
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
