@@ -33,11 +33,3 @@ def sessions_started_before(postgres: Any, database: str, epoch_seconds: float) 
         f"AND backend_start < to_timestamp({epoch_seconds})"
     )
     return int(rows.strip())
-
-
-def sessions_opened(postgres: Any, database: str) -> int:
-    """Sessions established to the database since the server started (pg_stat_database)."""
-    # A backend reports its session when it next flushes its statistics: within 1 s of going
-    # idle (PostgreSQL 15+), so read this a little after the load it counts.
-    rows = postgres.execute(f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'")
-    return int(rows.strip())
