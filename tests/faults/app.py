@@ -148,10 +148,14 @@ class RunningApp:
             return error.code, json.load(error)
 
     def pool_limit(self) -> int:
-        """Connections the app may hold: pool_size + max_overflow in each worker."""
+        """Connections the app's pools may hold: pool_size + max_overflow in each worker."""
         status, body = self.get("/health/ready")
         assert status == 200, body
         return WORKERS * (body["pool"]["size"] + body["pool"]["max_overflow"])
+
+    def connection_limit(self) -> int:
+        """Connections the app may hold: its pools, and each worker's readiness connection."""
+        return self.pool_limit() + WORKERS
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_file.read_text(errors="replace").splitlines()

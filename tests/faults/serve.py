@@ -41,7 +41,7 @@ class Served:
         """No session left `idle in transaction`; no more connections than the pools allow."""
         stuck = server.idle_in_transaction(self.postgres, self.database)
         assert stuck == 0, f"{stuck} sessions idle in transaction"
-        limit = self.app.pool_limit()
+        limit = self.app.connection_limit()
         if self.pgbouncer is None:
             backends = self.backends()
             assert backends <= limit, f"{backends} server sessions for a pool of {limit}"
