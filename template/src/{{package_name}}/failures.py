@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -85,6 +86,17 @@ def classify(error: BaseException) -> Failure:
         return Failure.MISCONFIGURED if _refuses_configuration(error.orig) else Failure.UNAVAILABLE
     # Raised by the driver before anything reached the server: a value it cannot send.
     return Failure.BUG
+
+
+def discard_after_deadline(engine: Engine) -> None:
+    """Discard a connection whose command met its deadline (deadline.py), and only that one."""
+
+    @event.listens_for(engine, "handle_error")
+    def _discard(context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, DeadlineExceeded):
+            context.is_disconnect = True
+            # Only this connection: the others are tested when next checked out.
+            context.invalidate_pool_on_disconnect = False
 
 
 def raise_own_connect_errors(engine: Engine) -> None:
