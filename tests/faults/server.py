@@ -20,9 +20,11 @@ def idle_in_transaction(postgres: Any, database: str) -> int:
 
 
 def terminate_idle_backends(postgres: Any, database: str) -> int:
-    """pg_terminate_backend every idle backend of the database; return how many."""
+    """pg_terminate_backend every idle backend of the database, and wait until each has gone (up
+    to 5 s each): their goodbye has reached the app before it is loaded. Return how many."""
     rows = postgres.execute(
-        f"SELECT pg_terminate_backend(pid) {BACKENDS.format(database=database)} AND state = 'idle'"
+        f"SELECT pg_terminate_backend(pid, 5000) {BACKENDS.format(database=database)}"
+        " AND state = 'idle'"
     )
     return sum(row == "t" for row in rows.splitlines())
 
