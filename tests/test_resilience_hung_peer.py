@@ -104,14 +104,16 @@ def test_a_peer_that_stops_answering_gets_503_within_the_command_deadline(
 def test_with_default_settings_a_stopped_peer_fails_the_checkout_test_in_2_s(
     fault_rig: FaultRig,
 ) -> None:
-    """The request after the stall checks out an idle pooled connection: its SELECT 1 gets no
-    answer, and the request is a 503 after DB_CHECKOUT_TEST_TIMEOUT, not the command deadline.
+    """The request after the stall checks out a connection idle longer than
+    DB_CHECKOUT_TEST_AFTER (1 s): its SELECT 1 gets no answer, and the request is a 503 after
+    DB_CHECKOUT_TEST_TIMEOUT, not the command deadline.
     """
-    bound = 2 + SLACK_SECONDS
+    bound = DEFAULT_TIMEOUTS["DB_CHECKOUT_TEST_TIMEOUT"] + SLACK_SECONDS
     with fault_rig.app_through_proxy(timeouts={}) as served:
         assert served.proxy is not None
         warm_up = run_load(served.app, concurrency=4, duration=1, item_ids=served.item_ids)
         served.proxy.stall()
+        time.sleep(DEFAULT_TIMEOUTS["DB_CHECKOUT_TEST_AFTER"] + 0.2)
         try:
             started = time.monotonic()
             status, body = served.app.get(f"/items/{served.item_ids[0]}", timeout=60)

@@ -113,6 +113,8 @@ DEFAULT_TIMEOUTS = {
     "DB_KEEPALIVES_INTERVAL": 10,
     "DB_KEEPALIVES_COUNT": 5,
     "HEALTH_TIMEOUT": 2,
+    "DB_CHECKOUT_TEST_TIMEOUT": 2,
+    "DB_CHECKOUT_TEST_AFTER": 1,
 }
 # With the defaults no request waits longer than this for the database, whatever the fault
 # (issue 16); the tests allow 1 s more for the HTTP round trip and a loaded machine.
