@@ -92,6 +92,8 @@ class Bench:
                     "max_connections": str(MAX_CONNECTIONS),
                     # Counts the statements each request costs the server (round trips).
                     "shared_preload_libraries": "pg_stat_statements",
+                    # Counts the connections each app opens under load (churn).
+                    "log_connections": "on",
                 },
             )
         )
@@ -165,6 +167,7 @@ class Bench:
         postmaster = self.postmaster()
         app_cpu, db_cpu = sum(map(tree_cpu_seconds, service.pids)), tree_cpu_seconds(postmaster)
         statements = self.statements_run(self.databases[app])
+        connections = self.connections_opened(self.databases[app])
         result = self.driver.run(
             base_urls=service.base_urls,
             endpoint=endpoint,
@@ -178,7 +181,15 @@ class Bench:
         result["app_cpu_ms"] = app_cpu * 1000 / answered
         result["db_cpu_ms"] = (tree_cpu_seconds(postmaster) - db_cpu) * 1000 / answered
         result["statements"] = (self.statements_run(self.databases[app]) - statements) / answered
+        opened = self.connections_opened(self.databases[app]) - connections
+        result["connections_per_1000"] = 1000 * opened / answered
         return result
+
+    def connections_opened(self, database: str) -> int:
+        """Connections made to `database` so far, from the server's log: it writes each line as
+        the connection is made (pg_stat_database counts them only when it next flushes)."""
+        log = self.cluster.log_file.read_text(errors="replace")
+        return log.count(f" database={database} ") + log.count(f" database={database}\n")
 
     def statements_run(self, database: str) -> int:
         """Statements the server has executed in `database` so far (BEGIN and COMMIT count)."""

@@ -38,6 +38,7 @@ class Row:
     app_cpu_ms: float
     db_cpu_ms: float
     statements: float
+    connections_per_1000: float
     errors: int
     # Medians over the rounds of this app's req/s ÷ the reference's in the same round.
     vs_safety_off: float | None
@@ -75,6 +76,7 @@ def summarise(measurements: Iterable[Measurement]) -> list[Row]:
                 statistics.median(r["app_cpu_ms"] for r in results),
                 statistics.median(r["db_cpu_ms"] for r in results),
                 statistics.median(r["statements"] for r in results),
+                statistics.median(r["connections_per_1000"] for r in results),
                 sum(r["errors"] for r in results),
                 ratio(stack, endpoint, kind, SAFETY_OFF_APP),
                 ratio(stack, endpoint, kind, RAW_DRIVER_APP),
@@ -90,15 +92,16 @@ def summarise(measurements: Iterable[Measurement]) -> list[Row]:
 def throughput_table(rows: list[Row]) -> str:
     lines = [
         "| stack | endpoint | app | req/s | ÷ (a) | ÷ (b) | p50 ms | p99 ms "
-        "| app CPU ms/req | db CPU ms/req | statements/req | errors |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| app CPU ms/req | db CPU ms/req | statements/req | new connections/1000 req | errors |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         ratios = [f"{x:.2f}" if x is not None else "-" for x in (r.vs_safety_off, r.vs_raw_driver)]
         lines.append(
             f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {r.kind} | {r.rps:.0f} | {ratios[0]} "
             f"| {ratios[1]} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.app_cpu_ms:.2f} "
-            f"| {r.db_cpu_ms:.2f} | {r.statements:.1f} | {r.errors} |"
+            f"| {r.db_cpu_ms:.2f} | {r.statements:.1f} | {r.connections_per_1000:.1f} "
+            f"| {r.errors} |"
         )
     return "\n".join(lines)
 
@@ -108,8 +111,9 @@ def safety_table(rows: list[Row]) -> str:
     by_key = {(r.stack, r.endpoint, r.kind): r for r in rows}
     lines = [
         "| stack | endpoint | throughput lost (1 - rendered ÷ (a)) "
-        "| extra CPU per request, app + db | extra statements per request |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| extra app CPU per request | extra CPU per request, app + db "
+        "| extra statements per request |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         off = by_key.get((r.stack, r.endpoint, SAFETY_OFF_APP))
@@ -118,6 +122,7 @@ def safety_table(rows: list[Row]) -> str:
         extra_cpu = r.app_cpu_ms + r.db_cpu_ms - off.app_cpu_ms - off.db_cpu_ms
         lines.append(
             f"| {r.stack} | {ENDPOINTS[r.endpoint]} | {1 - r.vs_safety_off:.1%} "
+            f"| {r.app_cpu_ms - off.app_cpu_ms:+.2f} ms "
             f"| {extra_cpu:+.2f} ms ({extra_cpu / (off.app_cpu_ms + off.db_cpu_ms):+.0%}) "
             f"| {r.statements - off.statements:+.1f} |"
         )

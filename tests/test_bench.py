@@ -70,6 +70,7 @@ def test_a_short_run_reports_every_app_and_endpoint_without_errors(
     }
     for row in rows:
         assert int(row["req/s"]) > 0 and float(row["app CPU ms/req"]) > 0, row
+        assert float(row["new connections/1000 req"]) >= 0, row
         assert row["errors"] == "0", row
     assert "## Profile: async-asyncpg" in report
     assert re.search(r"^\| SQLAlchemy \| [\d.]+ \| [\d.]+ \| 0\.00 \|$", report, re.MULTILINE)
