@@ -39,7 +39,8 @@ def log_slow_queries(engine: Engine, *, query_seconds: float, transaction_second
             conn.info[BEGAN] = perf_counter()
 
         def _ended_transaction(conn: Connection, outcome: str) -> None:
-            if (began := conn.info.pop(BEGAN, None)) is None:
+            # An invalidated connection's info went with its DBAPI connection.
+            if conn.invalidated or (began := conn.info.pop(BEGAN, None)) is None:
                 return
             if (seconds := perf_counter() - began) >= transaction_seconds:
                 logger.warning("long transaction, %.0f ms, %s", seconds * 1000, outcome)
