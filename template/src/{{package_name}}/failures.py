@@ -58,8 +58,9 @@ FAILURE_BY_SQLSTATE_CLASS = {
 }
 # libpq (and asyncpg's TLS set-up) report a refused configuration as text, without a SQLSTATE.
 MISCONFIGURED_MESSAGES = (
-    "password authentication failed",
+    "authentication failed",  # password, or SASL as PgBouncer words it
     "does not exist",  # database "x" / role "x"
+    "no such database",  # PgBouncer
     "no pg_hba.conf entry",
     "does not support ssl",
     "rejected ssl upgrade",
@@ -79,6 +80,9 @@ def classify(error: BaseException) -> Failure:
     if not isinstance(error, DBAPIError):
         return Failure.BUG
     if code := sqlstate(error):
+        if code.startswith("08") and _refuses_configuration(error.orig):
+            # A pooler refuses a login in its own words, as a protocol violation (08P01).
+            return Failure.MISCONFIGURED
         return FAILURE_BY_SQLSTATE.get(code) or FAILURE_BY_SQLSTATE_CLASS.get(code[:2], Failure.BUG)
     if error.connection_invalidated or isinstance(error, InterfaceError):
         return Failure.UNAVAILABLE
