@@ -32,6 +32,11 @@ DEPLOYMENTS: tuple[dict[str, str], ...] = (
     {"deployment": "managed", "cloud_provider": "gcp"},
     {"deployment": "managed", "cloud_provider": "azure"},
     {"deployment": "managed", "cloud_provider": "other"},
+    # The pooler question, each choice with the provider it usually goes with: the provider
+    # changes only default values (pool_recycle, the client limit), which the others cover.
+    {"deployment": "managed", "cloud_provider": "azure", "pooler": "pgbouncer"},
+    {"deployment": "managed", "cloud_provider": "aws", "pooler": "rds_proxy"},
+    {"deployment": "managed", "cloud_provider": "other", "pooler": "supavisor"},
 )
 
 
@@ -53,12 +58,18 @@ class Combination:
         return self.deployment.get("neon_endpoint") or self.deployment["cloud_provider"]
 
     @property
+    def pooler(self) -> str:
+        """The pooler question's answer; Neon's pooled endpoint is its own target."""
+        return self.deployment.get("pooler", "none")
+
+    @property
     def id(self) -> str:
         docker = "" if self.include_docker else "-nodocker"
         replica = "-replica" if self.read_replica else ""
         kubernetes = "-k8s" if self.include_kubernetes else ""
+        pooler = "" if self.pooler == "none" else "-" + self.pooler.replace("_", "")
         return (
-            f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}"
+            f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{pooler}"
             f"{replica}{docker}{kubernetes}"
         )
 
@@ -72,6 +83,8 @@ class Combination:
         short = {"asyncpg": "apg", "psycopg": "pg3", "psycopg2": "pg2", "sqlmodel": "sm"}
         parts = (self.concurrency, self.db_driver, self.orm, self.target)
         name = "Svc " + " ".join(short.get(part, part[:2]) for part in parts)
+        if self.pooler != "none":
+            name += " " + self.pooler[:3]
         return {
             "project_name": name,
             "concurrency": self.concurrency,

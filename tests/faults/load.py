@@ -46,6 +46,15 @@ class LoadResult:
         return Counter(request.status for request in self.requests)
 
     @property
+    def per_second(self) -> float:
+        """Requests answered per second, from the first start to the last end."""
+        if not self.requests:
+            return 0.0
+        first = min(request.start for request in self.requests)
+        last = max(request.end for request in self.requests)
+        return len(self.requests) / max(last - first, 1e-9)
+
+    @property
     def max_latency(self) -> float:
         return max((request.latency for request in self.requests), default=0.0)
 

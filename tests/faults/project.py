@@ -18,7 +18,13 @@ PROFILES: dict[str, dict[str, str]] = {
     "managed": {"deployment": "managed", "cloud_provider": "aws"},
     "neon-pooled": {"deployment": "neon", "neon_endpoint": "pooled"},
     "neon-direct": {"deployment": "neon", "neon_endpoint": "direct"},
+    # The pooler question's choices: each runs behind the suite's real PgBouncer.
+    "pgbouncer": {"deployment": "managed", "cloud_provider": "azure", "pooler": "pgbouncer"},
+    "rds-proxy": {"deployment": "managed", "cloud_provider": "aws", "pooler": "rds_proxy"},
+    "supavisor": {"deployment": "managed", "cloud_provider": "other", "pooler": "supavisor"},
 }
+POOLED_PROFILES = ("neon-pooled", "pgbouncer", "rds-proxy", "supavisor")
+MANAGED_POOLERS = ("pgbouncer", "rds-proxy", "supavisor")
 
 
 @dataclass(frozen=True)
@@ -38,14 +44,14 @@ class Case:
 
     @property
     def pooled(self) -> bool:
-        return self.profile == "neon-pooled"
+        return self.profile in POOLED_PROFILES
 
     @property
     def database(self) -> str:
         return self.id.replace("-", "_")
 
 
-def cases(profiles: tuple[str, ...] = tuple(PROFILES)) -> Iterator[Case]:
+def cases(profiles: tuple[str, ...] = ("managed", "neon-pooled", "neon-direct")) -> Iterator[Case]:
     for concurrency, driver, orm in DRIVERS:
         for profile in profiles:
             yield Case(Combination(concurrency, driver, orm, PROFILES[profile]), profile)

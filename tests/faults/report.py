@@ -18,7 +18,7 @@ from .project import Case
 
 COLUMNS = (
     "fault", "driver", "profile", "timeouts", "requests", "failed", "max s", "recovery s",
-    "bound s",
+    "bound s", "req/s",
 )  # fmt: skip
 ROWS = pytest.StashKey[list[dict[str, Any]]]()
 REPORT_NAME = "resilience-figures.md"
@@ -31,11 +31,12 @@ def _rows(config: pytest.Config) -> list[dict[str, Any]]:
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
     """Record one row: figures(fault=..., case=..., result=..., recovery=..., bound=...,
-    defaults=...), `defaults` saying the app ran with the rendered default timeouts."""
+    defaults=..., throughput=...), `defaults` saying the app ran with the rendered default
+    timeouts, `throughput` that the load ran flat out, so its requests per second mean something."""
 
     def record(
         *, fault: str, case: Case, result: LoadResult, recovery: float | None = None,
-        bound: float | None = None, defaults: bool = False,
+        bound: float | None = None, defaults: bool = False, throughput: bool = False,
     ) -> None:  # fmt: skip
         row = {
             "fault": fault,
@@ -47,6 +48,7 @@ def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
             "max s": result.max_latency,
             "recovery s": "" if recovery is None else recovery,
             "bound s": "" if bound is None else bound,
+            "req/s": round(result.per_second) if throughput else "",
         }
         _rows(request.config).append(row)
 

@@ -1,0 +1,78 @@
+"""Each answer to the pooler question, through a real PgBouncer in transaction mode.
+
+For every pooler choice and every driver: 2 workers x 20 concurrent requests x 10, no error
+(no prepared statement lost, no startup parameter refused, no session state left on a server
+connection another client gets next). Then, per driver, the throughput of the app's own pool
+against DB_NULL_POOL=true (a new connection to the pooler per request), measured one after the
+other in one run: the figures are printed in the suite's table (req/s), never asserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faults.fixtures import as_params
+from faults.load import run_load
+from faults.project import MANAGED_POOLERS, cases
+from faults.serve import Served, served_app
+from rendering import ProjectEnvironments
+
+CASES = as_params(cases(profiles=MANAGED_POOLERS))
+THROUGHPUT_CASES = as_params(cases(profiles=("pgbouncer",)))
+CONCURRENCY = 16
+
+
+@pytest.mark.parametrize("served", CASES, indirect=True)
+def test_every_pooler_choice_serves_through_pgbouncer_without_an_error(
+    served: Served, figures: Callable[..., None]
+) -> None:
+    result = run_load(
+        served.app, concurrency=40, requests_per_client=10, duration=60, item_ids=served.item_ids
+    )
+    figures(fault="pooler choice: 2 workers x 20 concurrent x 10", case=served.case, result=result)
+
+    assert len(result.requests) == 400, result.summary()
+    assert result.failures == [], result.summary() + "\n" + served.diagnostics()
+    log = served.app.log_file.read_text()
+    assert "prepared statement" not in log and "unsupported startup parameter" not in log, log
+    assert served.pgbouncer is not None and served.pgbouncer.logins(served.database) > 0
+    served.assert_no_leaks()
+
+
+@pytest.mark.parametrize("served", THROUGHPUT_CASES, indirect=True)
+def test_the_pool_and_the_null_pool_behind_pgbouncer(
+    served: Served,
+    figures: Callable[..., None],
+    postgres: Any,
+    tmp_path: Path,
+    fault_environments: ProjectEnvironments,
+) -> None:
+    """Both serve every request; how fast each is goes to the table, not into an assertion."""
+    database = f"{served.database}_null"
+    with served_app(
+        served.case, postgres, tmp_path, fault_environments, database=database, DB_NULL_POOL="true"
+    ) as null_pool:
+        results = {}
+        for name, app, ids in (
+            ("pool", served.app, served.item_ids),
+            ("DB_NULL_POOL", null_pool.app, null_pool.item_ids),
+        ):
+            warm_up = {"concurrency": CONCURRENCY, "requests_per_client": 10, "duration": 30}
+            run_load(app, item_ids=ids, **warm_up)
+            results[name] = run_load(
+                app, concurrency=CONCURRENCY, requests_per_client=50, duration=60, item_ids=ids
+            )
+            figures(
+                fault=f"PgBouncer, {name}: 2 workers x {CONCURRENCY} concurrent",
+                case=served.case,
+                result=results[name],
+                throughput=True,
+            )
+        null_pool.assert_no_leaks()
+
+    for name, result in results.items():
+        assert result.failures == [], f"{name}: {result.summary()}"
