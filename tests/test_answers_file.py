@@ -29,8 +29,15 @@ COMMON = {
 
 @pytest.mark.parametrize(
     ("deployment", "asked_for_it"),
-    [({"deployment": "neon"}, {"neon_endpoint"}), ({"deployment": "managed"}, {"cloud_provider"})],
-    ids=["neon", "managed"],
+    [
+        ({"deployment": "neon"}, {"neon_endpoint", "pooler_client_limit"}),
+        ({"deployment": "managed"}, {"cloud_provider", "pooler"}),
+        (
+            {"deployment": "managed", "pooler": "pgbouncer"},
+            {"cloud_provider", "pooler", "pooler_client_limit"},
+        ),
+    ],
+    ids=["neon", "managed", "managed-pgbouncer"],
 )
 def test_answers_file_holds_exactly_the_asked_answers(
     deployment: dict[str, str], asked_for_it: set[str], tmp_path: Path

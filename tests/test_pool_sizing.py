@@ -131,6 +131,47 @@ def test_behind_neons_pooler_the_message_after_copy_counts_the_poolers_clients(
     assert result.returncode == 0, result.stderr
     assert (
         "Pool: 4 processes x (40 pooled + 1 readiness) = 164 connections at peak,\n"
-        "to the pooler: its client limit is 10,000 (3 kept for admin). The pooler's\n"
-        "own connections to the compute stay within max_connections (104).\n"
+        "to Neon's pooler (PgBouncer): its client limit is 10,000 (3 kept for admin).\n"
+        "Neon sizes the pooler's own pool within max_connections (104).\n"
     ) in result.stderr
+
+
+def test_behind_pgbouncer_the_message_after_copy_gives_both_layers_of_the_budget(
+    tmp_path: Path,
+) -> None:
+    answers = {
+        "worker_count": 2,
+        "app_instances": 2,
+        "concurrency": "sync",
+        "deployment": "managed",
+        "cloud_provider": "aws",
+        "pooler": "pgbouncer",
+    }
+    data = [f"--data={key}={value}" for key, value in answers.items()]
+
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", *data, str(TEMPLATE_ROOT), str(tmp_path)])
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Pool: 4 processes x (23 pooled + 1 readiness) = 96 connections at peak,\n"
+        "to PgBouncer: its client limit is 100 (3 kept for admin).\n"
+        "Its server pool: at most 94 = max_connections 100 - 3 reserved - 3 admin.\n"
+    ) in result.stderr
+
+
+def test_a_pooler_client_limit_below_the_fleets_minimum_is_refused(tmp_path: Path) -> None:
+    answers = {
+        "worker_count": 8,
+        "app_instances": 10,
+        "deployment": "managed",
+        "cloud_provider": "azure",
+        "pooler": "pgbouncer",
+        "pooler_client_limit": 100,
+    }
+    data = [f"--data={key}={value}" for key, value in answers.items()]
+
+    result = cli(["copy", "--defaults", "--vcs-ref=HEAD", *data, str(TEMPLATE_ROOT), str(tmp_path)])
+
+    assert result.returncode != 0
+    assert "needs 243 (3 per process, 3 admin)" in result.stderr
+    assert "Traceback" not in result.stderr
