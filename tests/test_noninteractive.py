@@ -27,9 +27,11 @@ EVERY_ANSWER: dict[str, Any] = {
     "orm": "sqlalchemy",
     "deployment": "managed",
     "cloud_provider": "gcp",
+    "pooler": "pgbouncer",
     "worker_count": 4,
     "app_instances": 3,
     "db_max_connections": 200,
+    "pooler_client_limit": 300,
     "read_replica": True,
     "include_docker": False,
 }
