@@ -49,8 +49,16 @@ def template() -> Iterator[Path]:
 
 
 def asked(answers: dict[str, Any]) -> list[str]:
-    skipped = {"managed": "neon_endpoint", "neon": "cloud_provider"}[answers["deployment"]]
-    return [question for question in QUESTIONS if question != skipped]
+    neon = answers["deployment"] == "neon"
+    pooled = (
+        answers.get("neon_endpoint", "pooled") == "pooled"
+        if neon
+        else answers.get("pooler", "none") != "none"
+    )
+    skipped = {"cloud_provider", "pooler"} if neon else {"neon_endpoint"}
+    if not pooled:
+        skipped.add("pooler_client_limit")
+    return [question for question in QUESTIONS if question not in skipped]
 
 
 def too_wide(lines: list[str]) -> list[str]:
