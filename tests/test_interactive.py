@@ -14,7 +14,7 @@ import yaml
 from terminal import BACKSPACE, CTRL_C, DOWN, Terminal
 
 PROJECT = ("project_name", "project_slug", "package_name", "description")
-MANAGED_CAPACITY = ("cloud_provider", "worker_count", "app_instances")
+MANAGED_CAPACITY = ("cloud_provider", "pooler", "worker_count", "app_instances")
 
 
 def recorded(project: Path) -> dict[str, object]:
@@ -71,7 +71,14 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
     tmp_path: Path,
 ) -> None:
     terminal = Terminal(tmp_path / "busy")
-    for question in (*PROJECT, "concurrency", "db_driver", "orm", "deployment", "cloud_provider"):
+    for question in (
+        *PROJECT,
+        "concurrency",
+        "db_driver",
+        "orm",
+        "deployment",
+        *MANAGED_CAPACITY[:2],
+    ):
         terminal.answer(question)
     terminal.answer("worker_count", BACKSPACE + "24")
     terminal.answer("app_instances")
@@ -92,9 +99,46 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
     assert recorded(tmp_path / "busy")["db_max_connections"] == 150
 
 
+def test_pgbouncer_asks_its_client_limit_and_refuses_one_the_fleet_outgrows(
+    tmp_path: Path,
+) -> None:
+    terminal = Terminal(tmp_path / "pooled")
+    for question in (*PROJECT, "concurrency", "db_driver", "orm", "deployment", "cloud_provider"):
+        terminal.answer(question)
+    terminal.answer("pooler", DOWN)
+    terminal.answer("worker_count", BACKSPACE + "8")
+    terminal.answer("app_instances", BACKSPACE + "10")
+    terminal.answer("db_max_connections")
+    # PgBouncer's own default (100) is too few for 80 processes: the default fits them.
+    terminal.expect("pooler_client_limit: PgBouncer's max_client_conn")
+    terminal.expect("243")
+
+    terminal.send(BACKSPACE * 3 + "100\r")
+    terminal.expect(
+        "Validation error for question 'pooler_client_limit': needs 243 (3 per process, 3 admin)"
+    )
+    terminal.send(BACKSPACE * 3 + "1000\r")
+    terminal.answer("read_replica")
+    terminal.answer("include_docker")
+    terminal.answer("include_kubernetes")
+
+    assert terminal.exit_status() == 0, terminal.text()
+    assert "Traceback" not in terminal.text()
+    answers = recorded(tmp_path / "pooled")
+    assert (answers["pooler"], answers["pooler_client_limit"]) == ("pgbouncer", 1000)
+    assert "to PgBouncer: its client limit is 1,000 (3 kept for admin)." in terminal.text()
+
+
 def test_an_impossible_worker_count_is_asked_again(tmp_path: Path) -> None:
     terminal = Terminal(tmp_path / "workers")
-    for question in (*PROJECT, "concurrency", "db_driver", "orm", "deployment", "cloud_provider"):
+    for question in (
+        *PROJECT,
+        "concurrency",
+        "db_driver",
+        "orm",
+        "deployment",
+        *MANAGED_CAPACITY[:2],
+    ):
         terminal.answer(question)
     terminal.expect("worker_count: ")
 
