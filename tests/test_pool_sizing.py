@@ -173,6 +173,6 @@ def test_a_pooler_client_limit_below_the_fleets_minimum_is_refused(tmp_path: Pat
     result = cli(["copy", "--defaults", "--vcs-ref=HEAD", *data, str(TEMPLATE_ROOT), str(tmp_path)])
 
     assert result.returncode != 0
-    assert "Validation error for question 'pooler_client_limit': needs 243 (3 per process, 3 " in (
+    assert "Validation error for question 'pooler_client_limit': needs 243: 3 per process" in (
         result.stderr
     )

@@ -52,6 +52,24 @@ REFUSALS: list[tuple[dict[str, Any], str]] = [
         {"worker_count": 1, "app_instances": 1, "db_max_connections": 9},
         "db_max_connections': needs 10",
     ),
+    (
+        {"deployment": "managed", "cloud_provider": "gcp", "pooler": "rds_proxy"},
+        "pooler': RDS Proxy runs on AWS: cloud_provider=aws",
+    ),
+    (
+        {"deployment": "managed", "pooler": "pgbouncer", "pooler_client_limit": 14},
+        "pooler_client_limit': needs 15: 3 per process",
+    ),
+    (
+        {
+            "deployment": "managed",
+            "pooler": "supavisor",
+            "worker_count": 64,
+            "app_instances": 1000,
+            "pooler_client_limit": 200,
+        },
+        "pooler_client_limit': needs 192003: 3 per process",
+    ),
 ]
 
 
