@@ -114,9 +114,7 @@ def test_pgbouncer_asks_its_client_limit_and_refuses_one_the_fleet_outgrows(
     terminal.expect("243")
 
     terminal.send(BACKSPACE * 3 + "100\r")
-    terminal.expect(
-        "Validation error for question 'pooler_client_limit': needs 243: 3 per process"
-    )
+    terminal.expect("Validation error for question 'pooler_client_limit': needs 243: 3 per process")
     terminal.send(BACKSPACE * 3 + "1000\r")
     terminal.answer("read_replica")
     terminal.answer("include_docker")

@@ -9,6 +9,7 @@ other in one run: the figures are printed in the suite's table (req/s), never as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,26 @@ from faults.fixtures import as_params
 from faults.load import run_load
 from faults.project import MANAGED_POOLERS, cases
 from faults.serve import Served, served_app
-from faults.server import idle_in_transaction
+from faults.server import idle_in_transaction, terminate_idle_backends
 from rendering import ProjectEnvironments
 
 CASES = as_params(cases(profiles=MANAGED_POOLERS))
 THROUGHPUT_CASES = as_params(cases(profiles=("pgbouncer",)))
+STATEMENT_LOG_CASES = as_params(cases(profiles=("pooler-settings-direct",)))
+# What a pooled connection cannot carry from one transaction to the next, and what RDS Proxy
+# pins a client for (docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-pinning.html):
+# session-level SET and set_config(..., false), prepared statements in SQL, session advisory
+# locks, LISTEN, temporary tables, holdable cursors, DISCARD and LOAD.
+PINNING = re.compile(
+    r"^\s*(SET\s+(?!LOCAL\b|TRANSACTION\b)|RESET\b|PREPARE\b|DEALLOCATE\b|LISTEN\b|"
+    r"UNLISTEN\b|DISCARD\b|LOAD\b)"
+    r"|\bpg_(try_)?advisory_lock(_shared)?\s*\(|\bpg_advisory_unlock"
+    r"|\bCREATE\s+((GLOBAL|LOCAL)\s+)?TEMP(ORARY)?\b|\bWITH\s+HOLD\b"
+    r"|\bset_config\s*\([^)]*,\s*false\s*\)",
+    re.IGNORECASE,
+)
+# A statement in the server's log (log_statement = all), by the simple or the extended protocol.
+LOGGED_STATEMENT = re.compile(r"LOG:  (?:statement|execute [^:]*): (.*)")
 CONCURRENCY = 16
 
 
@@ -78,3 +94,34 @@ def test_the_pool_and_the_null_pool_behind_pgbouncer(
 
     for name, result in results.items():
         assert result.failures == [], f"{name}: {result.summary()}"
+
+
+@pytest.mark.parametrize("served", STATEMENT_LOG_CASES, indirect=True)
+def test_the_app_under_load_issues_nothing_that_pins_a_pooled_connection(
+    served: Served, figures: Callable[..., None]
+) -> None:
+    log_file: Path = served.postgres.log_file
+    served.postgres.execute(f"ALTER DATABASE {served.database} SET log_statement = 'all'")
+    start = log_file.stat().st_size
+    try:
+        # The pooled connections reconnect, with the database's new setting.
+        terminate_idle_backends(served.postgres, served.database)
+        result = run_load(
+            served.app,
+            concurrency=16,
+            requests_per_client=20,
+            duration=60,
+            item_ids=served.item_ids,
+        )
+        for path in ("/health/ready", "/health/live"):
+            assert served.app.get(path)[0] == 200
+    finally:
+        served.postgres.execute(f"ALTER DATABASE {served.database} RESET log_statement")
+    with log_file.open(errors="replace") as log:
+        log.seek(start)
+        statements = [match[1] for match in map(LOGGED_STATEMENT.search, log) if match]
+    figures(fault="statement log, a pooler's settings", case=served.case, result=result)
+
+    assert result.failures == [], result.summary()
+    assert len(statements) > len(result.requests), "the log must hold the app's statements"
+    assert [statement for statement in statements if PINNING.search(statement)] == []

@@ -22,6 +22,12 @@ PROFILES: dict[str, dict[str, str]] = {
     "pgbouncer": {"deployment": "managed", "cloud_provider": "azure", "pooler": "pgbouncer"},
     "rds-proxy": {"deployment": "managed", "cloud_provider": "aws", "pooler": "rds_proxy"},
     "supavisor": {"deployment": "managed", "cloud_provider": "other", "pooler": "supavisor"},
+    # A pooler's settings, connected straight to the server: its log sees the app's statements.
+    "pooler-settings-direct": {
+        "deployment": "managed",
+        "cloud_provider": "azure",
+        "pooler": "pgbouncer",
+    },
 }
 POOLED_PROFILES = ("neon-pooled", "pgbouncer", "rds-proxy", "supavisor")
 MANAGED_POOLERS = ("pgbouncer", "rds-proxy", "supavisor")
