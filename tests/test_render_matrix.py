@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from faults.pgbouncer import PgBouncer
 from rendering import (
     Combination,
     ProjectEnvironments,
@@ -20,7 +19,7 @@ from rendering import (
     render,
     run,
 )
-from workflow import map_service_urls, read_job, run_job
+from workflow import LocalServices, map_service_urls, read_job, run_job
 
 COMBINATIONS = list(all_combinations())
 WITH_DOCKER = [c for c in COMBINATIONS if c.include_docker]
@@ -106,10 +105,12 @@ def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
     job = read_job(project / ".github" / "workflows" / "ci.yml")
     # The service container has no TLS, so the job relaxes it. This cluster has TLS and SCRAM:
     # one combination per dependency set (target "other") runs the job's env exactly as
-    # written; the others override it to prove the production settings.
+    # written; the others override it to prove the production settings. Behind a pooler the
+    # job goes through its own PgBouncer (pgbouncer/, plain TCP, in transaction mode) as
+    # written; tests/test_poolers.py proves TLS through PgBouncer.
     production_tls = (
         {}
-        if combination.target == "other" and combination.pooler == "none"
+        if combination.target == "other" or combination.pooler != "none"
         else {
             "DB_SSLMODE": "require",
             "DB_CHANNEL_BINDING": "require" if combination.db_driver != "asyncpg" else "prefer",
@@ -117,30 +118,28 @@ def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
     )
 
     with ExitStack() as stack:
-        if combination.pooler != "none":
-            # The tests go through a real PgBouncer in transaction mode, as the app would go
-            # through the chosen pooler; migrations and the tests' schema use the direct URL.
-            bouncer = stack.enter_context(PgBouncer(postgres))
-            direct = map_service_urls(job, postgres, combination.package_name)
-            production_tls = {
-                "DB_SSLMODE": "require",
-                # PgBouncer 1.18 cannot bind channels.
-                "DB_CHANNEL_BINDING": "prefer",
-                "TEST_DATABASE_URL": bouncer.url(combination.package_name),
-                "TEST_DATABASE_DIRECT_URL": direct["TEST_DATABASE_URL"],
-            }
+        services = LocalServices(stack)
         results = run_job(
             job,
             project,
             cluster=postgres,
             database=combination.package_name,
             environment=environments.environment(combination.dependency_set),
+            services=services,
             overrides=production_tls,
         )
         if combination.pooler != "none":
-            assert bouncer.logins(combination.package_name) > 0, bouncer.log_tail()
+            assert services.pgbouncer is not None, "the job started no PgBouncer"
+            assert services.pgbouncer.logins(combination.package_name) > 0, (
+                services.pgbouncer.log_tail()
+            )
             # The tests that watch the server's own sessions ran direct elsewhere, not here.
             assert " deselected" in results["make test"].stdout
+        database_env = {
+            **environments.environment(combination.dependency_set),
+            **map_service_urls(job, postgres, combination.package_name, services.pgbouncer),
+            **production_tls,
+        }
 
     assert list(results) == job.commands
     check = results["make check-migrations"]
@@ -149,11 +148,6 @@ def test_rendered_ci_workflow_passes_lint_types_migrations_and_tests(
     assert re.search(r"\d+ passed", tests)
     assert " failed" not in tests and " skipped" not in tests
     # Beyond the workflow: every migration can be undone.
-    database_env = {
-        **environments.environment(combination.dependency_set),
-        **map_service_urls(job, postgres, combination.package_name),
-        **production_tls,
-    }
     run(["alembic", "downgrade", "base"], project, database_env)
 
 

@@ -6,7 +6,10 @@ steps execute in order, in the runner's shell, with the job's and each step's `e
 hosted runner and this machine differ is written down once, in this module:
 
 - GITHUB_ONLY_ACTIONS: the `uses:` steps and why nothing needs to happen for them here;
-- the service's host and port in the job's env become the local cluster's (map_service_urls);
+- DOCKER_STEPS: the `run:` steps that need a Docker engine (none runs here), and what runs
+  in their place;
+- the service's host and port in the job's env become the local cluster's (map_service_urls),
+  and the pooler's port becomes the local PgBouncer's;
 - uv installs into the environment the caller names (`UV_PROJECT_ENVIRONMENT`), so projects
   with the same dependencies share one; the steps themselves run exactly as written.
 """
@@ -16,12 +19,14 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from faults.pgbouncer import PgBouncer
 from rendering import run
 
 # What the hosted runner's actions do, and why this machine needs nothing for them.
@@ -29,9 +34,25 @@ GITHUB_ONLY_ACTIONS = {
     "actions/checkout": "the rendered project is the working directory",
     "astral-sh/setup-uv": "uv is on PATH (installed by .ci/run); its cache is UV_CACHE_DIR",
 }
+# `run:` steps that build and start an image, and what runs here instead.
+DOCKER_STEPS = {
+    "Start PgBouncer": (
+        "Debian's PgBouncer, the package pgbouncer/Dockerfile installs, runs that folder's"
+        " pgbouncer.ini and userlist.txt, with the host `db` and port 6432 made local ones"
+    ),
+}
+PGBOUNCER_PORT = 6432
 # A `run:` step without `shell:` on an Ubuntu runner runs as `bash -e {0}`.
 RUNNER_SHELL = ("bash", "-e", "-c")
 STEP_TIMEOUT_SECONDS = 600
+
+
+@dataclass
+class LocalServices:
+    """What DOCKER_STEPS started; it stays up until `stack` closes."""
+
+    stack: ExitStack
+    pgbouncer: PgBouncer | None = None
 
 
 @dataclass(frozen=True)
@@ -94,14 +115,21 @@ def read_job(workflow: Path) -> Job:
     )
 
 
-def map_service_urls(job: Job, cluster: Any, database: str) -> dict[str, str]:
-    """The job's env with every URL of the service pointing at `database` on the cluster."""
+def map_service_urls(
+    job: Job, cluster: Any, database: str, pgbouncer: PgBouncer | None = None
+) -> dict[str, str]:
+    """The job's env with every URL of the service pointing at `database` on the cluster,
+    and with every URL of the pooler's port at the local PgBouncer, once it runs."""
     service = job.postgres
-    on_runner = re.compile(
-        rf"@(?:localhost|127\.0\.0\.1):{service.host_port}/{re.escape(service.database)}\b"
-    )
-    here = f"@{cluster.host}:{cluster.port}/{database}"
-    return {name: on_runner.sub(here, value) for name, value in job.env.items()}
+    on_runner = f"@(?:localhost|127\\.0\\.0\\.1):%d/{re.escape(service.database)}\\b"
+    ports = {service.host_port: cluster.port}
+    if pgbouncer is not None:
+        ports[PGBOUNCER_PORT] = pgbouncer.port
+    env = dict(job.env)
+    for runner_port, local_port in ports.items():
+        here = f"@{cluster.host}:{local_port}/{database}"
+        env = {name: re.sub(on_runner % runner_port, here, value) for name, value in env.items()}
+    return env
 
 
 def provide_service_database(job: Job, cluster: Any, database: str) -> None:
@@ -125,12 +153,14 @@ def run_job(
     cluster: Any,
     database: str,
     environment: Mapping[str, str],
+    services: LocalServices,
     overrides: Mapping[str, str] | None = None,
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     """Run every step in order; fail on the first failing step with its whole output.
 
     `environment` holds this machine's own variables (which uv environment to use);
-    `overrides` replace job variables on purpose, and the caller says why.
+    what DOCKER_STEPS start is kept in `services`; `overrides` replace job
+    variables on purpose, and the caller says why.
     """
     provide_service_database(job, cluster, database)
     job_env = map_service_urls(job, cluster, database)
@@ -140,6 +170,15 @@ def run_job(
             assert step.action in GITHUB_ONLY_ACTIONS, f"no local equivalent for {step.uses}"
             continue
         assert step.run is not None, f"step {step.name!r} neither uses an action nor runs"
+        if "docker " in step.run:
+            assert step.name in DOCKER_STEPS, f"no local equivalent for {step.run!r}"
+            assert f"--publish {PGBOUNCER_PORT}:6432 pgbouncer" in step.run, step.run
+            services.pgbouncer = services.stack.enter_context(
+                PgBouncer(cluster, rendered_config=project / "pgbouncer")
+            )
+            job_env = map_service_urls(job, cluster, database, services.pgbouncer)
+            results[step.run.strip()] = subprocess.CompletedProcess(step.run, 0, "", "")
+            continue
         env = {**environment, **job_env, **step.env, **(overrides or {})}
         results[step.run.strip()] = run(
             [*RUNNER_SHELL, step.run], project, env, timeout=STEP_TIMEOUT_SECONDS

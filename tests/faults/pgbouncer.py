@@ -7,6 +7,7 @@ sides. PgBouncer 1.18 cannot do SCRAM channel binding, so that hop uses channel_
 
 from __future__ import annotations
 
+import configparser
 import os
 import pwd
 import shutil
@@ -33,7 +34,14 @@ def find_pgbouncer() -> str | None:
 class PgBouncer:
     """Transaction pooling in front of a LocalPostgres, for as long as the context lasts."""
 
-    def __init__(self, postgres: Any, listen_addresses: Sequence[str] = ("127.0.0.1",)) -> None:
+    def __init__(
+        self,
+        postgres: Any,
+        listen_addresses: Sequence[str] = ("127.0.0.1",),
+        rendered_config: Path | None = None,
+    ) -> None:
+        """`rendered_config`: a project's pgbouncer/ folder, run as written but for its paths,
+        ports and database host (see `_write_rendered_files`); plain TCP, as in that folder."""
         executable = find_pgbouncer()
         if executable is None:
             raise RuntimeError(INSTALL_HINT)
@@ -44,6 +52,7 @@ class PgBouncer:
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        self._rendered_config = rendered_config
 
     def url(self, database: str, host: str = "127.0.0.1") -> str:
         return f"postgresql://postgres:postgres@{host}:{self.port}/{database}"
@@ -55,7 +64,11 @@ class PgBouncer:
     def __enter__(self) -> PgBouncer:
         # Not under pytest's tmp_path: the postgres user cannot enter root's 0700 directories.
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
-        self._write_files()
+        if self._rendered_config is not None:
+            self._write_rendered_files(self._rendered_config)
+        else:
+            self._write_files()
+        self._own_files()
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 [self._executable, str(self._dir / "pgbouncer.ini")],
@@ -134,6 +147,27 @@ class PgBouncer:
             # next try: short, so a restart's figures measure the app rather than this back-off.
             "server_login_retry = 0.2\n"
         )
+
+    def _write_rendered_files(self, folder: Path) -> None:
+        """The folder's settings as written; only where it runs differs from its image."""
+        config = configparser.ConfigParser(delimiters=("=",), comment_prefixes=(";",))
+        config.optionxform = str  # type: ignore[assignment,method-assign]
+        config.read(folder / "pgbouncer.ini")
+        for name, connection in config["databases"].items():
+            config["databases"][name] = connection.replace(
+                "host=db port=5432", f"host=127.0.0.1 port={self._postgres.port}"
+            )
+            assert config["databases"][name] != connection, f"no `db` host in {connection!r}"
+        settings = config["pgbouncer"]
+        assert settings["auth_file"] == "/etc/pgbouncer/userlist.txt", settings["auth_file"]
+        settings["auth_file"] = str(self._dir / "userlist.txt")
+        settings["listen_addr"] = ",".join(self._listen)
+        settings["listen_port"] = str(self.port)
+        shutil.copyfile(folder / "userlist.txt", self._dir / "userlist.txt")
+        with (self._dir / "pgbouncer.ini").open("w") as ini:
+            config.write(ini)
+
+    def _own_files(self) -> None:
         for path in (self._dir, *self._dir.iterdir()):
             if self._user is not None:
                 os.chown(path, self._user.pw_uid, self._user.pw_gid)
