@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 
 from rendering import Combination, all_combinations, run
-from workflow import GITHUB_ONLY_ACTIONS, read_job
+from workflow import DOCKER_STEPS, GITHUB_ONLY_ACTIONS, PGBOUNCER_PORT, read_job
 
 COMBINATIONS = list(all_combinations())
+# The workflows come in two variants: straight to the service, or through PgBouncer.
+VARIANTS = [
+    COMBINATIONS[0],
+    next(c for c in COMBINATIONS if c.pooler != "none"),
+]
 WORKFLOWS = Path(".github") / "workflows"
 WORKFLOW = WORKFLOWS / "ci.yml"
 # A full commit SHA (a tag can be moved to other code), and the release it is, for people.
@@ -35,15 +40,16 @@ def check_prerequisites(makefile: Path) -> list[str]:
 def test_every_combination_has_the_same_workflows(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
-    """So that linting one combination's workflows lints them all."""
-    reference, project = rendered(COMBINATIONS[0]), rendered(combination)
+    """So that linting one combination's workflows per variant lints them all."""
+    variant = VARIANTS[0] if combination.pooler == "none" else VARIANTS[1]
+    reference, project = rendered(variant), rendered(combination)
 
     for name in ("ci.yml", "security.yml"):
         workflow = (project / WORKFLOWS / name).read_text()
         assert workflow == (reference / WORKFLOWS / name).read_text(), name
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS[:1], ids=lambda c: c.id)
+@pytest.mark.parametrize("combination", VARIANTS, ids=lambda c: c.id)
 def test_actionlint_finds_nothing(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
@@ -57,7 +63,7 @@ def test_actionlint_finds_nothing(
     assert result.stdout + result.stderr == ""
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS[:1], ids=lambda c: c.id)
+@pytest.mark.parametrize("combination", VARIANTS, ids=lambda c: c.id)
 def test_zizmor_finds_nothing_in_the_workflows(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
@@ -71,7 +77,7 @@ def test_zizmor_finds_nothing_in_the_workflows(
     assert "No findings to report" in result.stdout + result.stderr, result.stdout
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS[:1], ids=lambda c: c.id)
+@pytest.mark.parametrize("combination", VARIANTS, ids=lambda c: c.id)
 def test_every_action_is_pinned_to_a_commit(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
@@ -89,8 +95,13 @@ def test_the_job_runs_setup_then_exactly_what_make_check_runs(
 ) -> None:
     project = rendered(combination)
     job = read_job(project / WORKFLOW)
+    docker_steps = [step.name for step in job.steps if step.run and "docker " in step.run]
 
-    assert job.commands == [
+    # Behind a pooler, PgBouncer starts before anything else runs (see workflow.DOCKER_STEPS).
+    assert docker_steps == ([] if combination.pooler == "none" else list(DOCKER_STEPS))
+    if docker_steps:
+        assert "docker " in job.commands[0]
+    assert [command for command in job.commands if "docker " not in command] == [
         "make setup",
         *(f"make {target}" for target in check_prerequisites(project / "Makefile")),
     ]
@@ -116,7 +127,14 @@ def test_setup_uv_caches_and_the_tests_use_the_healthy_service(
     )
 
     assert re.search(r"setup-uv@\S+(?: # \S+)?\s+with:\s+enable-cache: true", workflow)
-    assert job.env["TEST_DATABASE_URL"] == service_url
-    assert job.env["DATABASE_URL"] == service_url
+    if combination.pooler == "none":
+        assert job.env["TEST_DATABASE_URL"] == service_url
+        assert job.env["DATABASE_URL"] == service_url
+    else:
+        # Through the job's PgBouncer, which test_render_matrix runs from pgbouncer/.
+        pooled_url = service_url.replace(f":{service.host_port}/", f":{PGBOUNCER_PORT}/")
+        assert job.env["TEST_DATABASE_URL"] == job.env["DATABASE_URL"] == pooled_url
+        assert job.env["TEST_DATABASE_DIRECT_URL"] == service_url
+        assert job.env["DATABASE_DIRECT_URL"] == service_url
     assert f'--health-cmd "pg_isready -U {service.user}"' in workflow
     assert "timeout-minutes:" in workflow
