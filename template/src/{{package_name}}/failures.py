@@ -19,6 +19,10 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached, or stopped answering: worth retrying shortly."""
 
 
+class NoConnectionFree(DatabaseUnavailable):
+    """No connection slot freed within DB_POOL_TIMEOUT (admission.py)."""
+
+
 class DeadlineExceeded(DatabaseUnavailable, TimeoutError):
     """A command got no answer within its deadline (deadline.py); its connection is discarded."""
 
