@@ -52,6 +52,7 @@ class Combination:
     read_replica: bool = False
     # Asked only with Docker: the manifests deploy the image it builds.
     include_kubernetes: bool = False
+    observability: str = "none"
 
     @property
     def target(self) -> str:
@@ -68,15 +69,17 @@ class Combination:
         replica = "-replica" if self.read_replica else ""
         kubernetes = "-k8s" if self.include_kubernetes else ""
         pooler = "" if self.pooler == "none" else "-" + self.pooler.replace("_", "")
+        observability = "" if self.observability == "none" else "-" + self.observability[:4]
         return (
             f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{pooler}"
-            f"{replica}{docker}{kubernetes}"
+            f"{replica}{docker}{kubernetes}{observability}"
         )
 
     @property
     def dependency_set(self) -> str:
         """Projects with equal dependency sets can share a virtual environment."""
-        return f"{self.concurrency}-{self.db_driver}-{self.orm}"
+        observability = "" if self.observability == "none" else "-" + self.observability
+        return f"{self.concurrency}-{self.db_driver}-{self.orm}{observability}"
 
     @property
     def answers(self) -> dict[str, Any]:
@@ -85,6 +88,8 @@ class Combination:
         name = "Svc " + " ".join(short.get(part, part[:2]) for part in parts)
         if self.pooler != "none":
             name += " " + self.pooler[:3]
+        if self.observability != "none":
+            name += " " + self.observability[:4]
         return {
             "project_name": name,
             "concurrency": self.concurrency,
@@ -93,6 +98,7 @@ class Combination:
             "include_docker": self.include_docker,
             "read_replica": self.read_replica,
             **({"include_kubernetes": self.include_kubernetes} if self.include_docker else {}),
+            "observability": self.observability,
             **self.deployment,
         }
 
@@ -101,14 +107,33 @@ class Combination:
         return re.sub(r"[^a-z0-9]+", "_", self.answers["project_name"].lower())
 
 
+OBSERVABILITY = ("none", "prometheus")
+
+
 def all_combinations() -> Iterator[Combination]:
     for concurrency, drivers in DRIVERS_BY_CONCURRENCY.items():
-        for driver, orm, deployment, docker, replica, kubernetes in itertools.product(
-            drivers, ORMS, DEPLOYMENTS, (True, False), (False, True), (False, True)
+        for (
+            driver,
+            orm,
+            deployment,
+            docker,
+            replica,
+            kubernetes,
+            observability,
+        ) in itertools.product(
+            drivers,
+            ORMS,
+            DEPLOYMENTS,
+            (True, False),
+            (False, True),
+            (False, True),
+            OBSERVABILITY,
         ):
             if kubernetes and not docker:
                 continue
-            yield Combination(concurrency, driver, orm, deployment, docker, replica, kubernetes)
+            yield Combination(
+                concurrency, driver, orm, deployment, docker, replica, kubernetes, observability
+            )
 
 
 def render(destination: Path, answers: Mapping[str, Any], **options: Any) -> Path:

@@ -52,6 +52,7 @@ def answer_values(combination: Combination) -> tuple[str, ...]:
         f"docker={combination.include_docker}",
         f"replica={combination.read_replica}",
         f"kubernetes={combination.include_kubernetes}",
+        f"observability={combination.observability}",
     )
 
 

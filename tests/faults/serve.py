@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rendering import ProjectEnvironments
+from rendering import ProjectEnvironments, run
 
 from . import server
 from .app import RunningApp
@@ -79,13 +79,16 @@ def served_app(
     database: str,
     namespace: NetworkNamespace | None = None,
     through_proxy: bool = False,
+    before_serving: Sequence[Sequence[str]] = (),
     **overrides: Any,
 ) -> Iterator[Served]:
     """Render, migrate and serve; behind PgBouncer for the Neon pooled profile.
 
     With a namespace the app runs inside it and reaches the server (or PgBouncer) at the
     namespace's host address, where the cluster must listen too. With through_proxy a
-    StallingProxy sits between the app and the server (or PgBouncer).
+    StallingProxy sits between the app and the server (or PgBouncer). The `before_serving`
+    commands run in the project with the app's environment before it starts, as `make serve`'s
+    steps before uvicorn do.
     """
     project, env = prepare(case, workdir, environments)
     direct_url = postgres.create_database(database)
@@ -106,6 +109,8 @@ def served_app(
             address = (host, proxy.port)
         url = direct_url.replace(f"@127.0.0.1:{postgres.port}/", "@{}:{}/".format(*address))
         app_env = env | database_env(case, url, direct_url=direct_url, **overrides)
+        for command in before_serving:
+            run(list(command), project, app_env)
         log_file = workdir / f"{database}.app.log"
         app = stack.enter_context(
             RunningApp(project, case.combination.package_name, app_env, log_file, namespace)
