@@ -22,6 +22,7 @@ COMMON = {
     "app_instances",
     "db_max_connections",
     "read_replica",
+    "observability",
     "include_docker",
     "include_kubernetes",
 }

@@ -33,7 +33,7 @@ def test_enter_at_every_prompt_renders_a_project(
 
     for question in (*PROJECT, "concurrency", "db_driver", "orm", "deployment"):
         terminal.answer(question)
-    for question in (*MANAGED_CAPACITY, "db_max_connections", "read_replica"):
+    for question in (*MANAGED_CAPACITY, "db_max_connections", "read_replica", "observability"):
         terminal.answer(question)
     for question in ("include_docker", "include_kubernetes"):
         terminal.answer(question)
@@ -60,6 +60,7 @@ def test_a_sync_project_shows_asyncpg_disabled_with_its_reason(tmp_path: Path) -
     for question in ("orm", "deployment", *MANAGED_CAPACITY, "db_max_connections"):
         terminal.answer(question)
     terminal.answer("read_replica")
+    terminal.answer("observability")
     terminal.answer("include_docker")
     terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()
@@ -93,6 +94,7 @@ def test_many_workers_reach_the_max_connections_prompt_with_a_default_that_fits(
 
     terminal.send(BACKSPACE * 3 + "150\r")
     terminal.answer("read_replica")
+    terminal.answer("observability")
     terminal.answer("include_docker")
     terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()
@@ -117,6 +119,7 @@ def test_pgbouncer_asks_its_client_limit_and_refuses_one_the_fleet_outgrows(
     terminal.expect("Validation error for question 'pooler_client_limit': needs 243: 3 per process")
     terminal.send(BACKSPACE * 3 + "1000\r")
     terminal.answer("read_replica")
+    terminal.answer("observability")
     terminal.answer("include_docker")
     terminal.answer("include_kubernetes")
 
@@ -153,6 +156,7 @@ def test_an_impossible_worker_count_is_asked_again(tmp_path: Path) -> None:
     terminal.answer("app_instances")
     terminal.answer("db_max_connections")
     terminal.answer("read_replica")
+    terminal.answer("observability")
     terminal.answer("include_docker")
     terminal.answer("include_kubernetes")
     assert terminal.exit_status() == 0, terminal.text()

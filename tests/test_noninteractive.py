@@ -33,6 +33,7 @@ EVERY_ANSWER: dict[str, Any] = {
     "db_max_connections": 200,
     "pooler_client_limit": 300,
     "read_replica": True,
+    "observability": "prometheus",
     "include_docker": False,
 }
 
