@@ -57,6 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run each stack as if behind a transaction pooler (DB_BEHIND_POOLER=true: "
         "timeouts by SET LOCAL in every transaction, no prepared statements)",
     )
+    parser.add_argument(
+        "--observability",
+        choices=("prometheus",),
+        help="also run each stack rendered with this observability answer",
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds per app and endpoint")
@@ -107,12 +112,13 @@ class Bench:
         # Cores that programs outside this run kept busy while it measured (noise).
         self.other_programs_cores = 0.0
 
-    def prepare(self) -> None:
-        for name in self.args.stacks:
+    def prepare(self, stacks: list[Stack]) -> None:
+        for stack in stacks:
+            name = stack.project_key
+            if name in self.projects:
+                continue
             progress(f"{name}: copier copy, uv sync")
-            project = render_and_install(
-                Stack(name, self.args.orm), self.workdir, self.environments
-            )
+            project = render_and_install(stack, self.workdir, self.environments)
             if not self.args.no_suites:
                 progress(f"{name}: the project's own test suite")
                 time_test_suite(project, self.cluster, f"suite_{name.replace('-', '_')}")
@@ -121,7 +127,7 @@ class Bench:
     def serve(self, stacks: list[Stack]) -> None:
         """Start every app at once (they start faster side by side), then wait for each."""
         for stack in stacks:
-            project = self.projects[stack.name]
+            project = self.projects[stack.project_key]
             database = "bench_" + stack.label.replace("-", "_")
             url = migrate_and_seed(project, self.cluster, database)
             for kind in APP_KINDS:
@@ -280,10 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     stacks = [Stack(name, args.orm) for name in args.stacks]
     if args.pooler:
         stacks += [Stack(name, args.orm, behind_pooler=True) for name in args.stacks]
+    if args.observability:
+        stacks += [Stack(name, args.orm, observability=args.observability) for name in args.stacks]
     args.out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as cleanup:
         bench = Bench(args, cleanup)
-        bench.prepare()
+        bench.prepare(stacks)
         bench.serve(stacks)
         measurements = bench.measure()
         rows = summarise(measurements)

@@ -33,7 +33,7 @@ class Project:
 
 def render_and_install(stack: Stack, workdir: Path, environments: ProjectEnvironments) -> Project:
     combination = stack.combination
-    destination = workdir / "projects" / stack.name
+    destination = workdir / "projects" / stack.project_key
     data = [f"--data={key}={value}" for key, value in combination.answers.items()]
     started = time.perf_counter()
     # The command users run; it renders the template's last commit (HEAD).

@@ -47,16 +47,26 @@ class Stack:
     # Behave as behind a transaction pooler (DB_BEHIND_POOLER=true): timeouts by SET LOCAL
     # in every transaction, no prepared statements. The connection itself stays direct.
     behind_pooler: bool = False
+    # The observability answer: its per-request cost is measured against "none".
+    observability: str = "none"
 
     @property
     def label(self) -> str:
-        return f"{self.name}-pooler" if self.behind_pooler else self.name
+        label = f"{self.name}-pooler" if self.behind_pooler else self.name
+        return label if self.observability == "none" else f"{label}-{self.observability}"
+
+    @property
+    def project_key(self) -> str:
+        """Stacks behind a pooler share the project; another observability answer does not."""
+        return self.name if self.observability == "none" else f"{self.name}-{self.observability}"
 
     @property
     def combination(self) -> Combination:
         concurrency, driver = self.name.split("-")
         deployment = {"deployment": "managed", "cloud_provider": "aws"}
-        return Combination(concurrency, driver, self.orm, deployment)
+        return Combination(
+            concurrency, driver, self.orm, deployment, observability=self.observability
+        )
 
 
 @dataclass(frozen=True)
