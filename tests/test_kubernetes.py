@@ -153,6 +153,30 @@ def test_the_app_serves_only_and_the_job_migrates_once(
 
 
 @every_combination
+def test_with_prometheus_each_pod_empties_its_metrics_directory_before_serving(
+    combination: Combination, rendered: Callable[[Combination], Path]
+) -> None:
+    project = rendered(combination)
+    pod = manifests(project)["Deployment"]["spec"]["template"]
+    (app,) = pod["spec"]["containers"]
+    command = " ".join(app["command"])
+    prepare = f"python -m {combination.package_name}.metrics &&"
+
+    if combination.observability == "none":
+        assert prepare not in command
+        assert "annotations" not in pod["metadata"]
+        return
+    assert command.index(prepare) < command.index("exec uvicorn")
+    dockerfile = (project / "Dockerfile").read_text()
+    assert "ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics" in dockerfile
+    # Under the read-only root filesystem, /tmp is the pod's own writable emptyDir.
+    assert {"name": "tmp", "mountPath": "/tmp"} in app["volumeMounts"]
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(app["ports"][0]["containerPort"])
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+@every_combination
 def test_probes_drain_and_security_context(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
