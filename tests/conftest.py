@@ -44,11 +44,29 @@ def postgres(local_postgres_module: ModuleType) -> Iterator[Any]:
         cluster.stop()
 
 
+EVERY_COMBINATION = "every-combination"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Spread the xdist_group("every-combination") tests over the workers by dependency set.
+
+    A combination's tests then share one worker with each other and with its lint test (the
+    same group, see test_render_matrix.py): `rendered` renders each combination once.
+    """
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        callspec = getattr(item, "callspec", None)
+        combination = callspec.params.get("combination") if callspec else None
+        if marker and marker.args == (EVERY_COMBINATION,) and isinstance(combination, Combination):
+            item.add_marker(pytest.mark.xdist_group(combination.dependency_set), append=False)
+
+
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Combination], Path]:
-    """Render each combination once per session; tests that share it must not change it.
+    """Render each combination once per worker; tests that share it must not change it.
 
-    Tests using it belong to xdist_group("every-combination"), so one worker renders each.
+    Its tests belong to the xdist_group of the combination's dependency set (above), so one
+    worker renders each.
     """
     root = tmp_path_factory.mktemp("rendered")
     projects: dict[str, Path] = {}

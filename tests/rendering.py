@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import socket
 import subprocess
 import warnings
@@ -69,11 +70,15 @@ class Combination:
         replica = "-replica" if self.read_replica else ""
         kubernetes = "-k8s" if self.include_kubernetes else ""
         pooler = "" if self.pooler == "none" else "-" + self.pooler.replace("_", "")
-        observability = "" if self.observability == "none" else "-" + self.observability[:4]
+        observability = "" if self.observability == "none" else "-" + self.observability_short
         return (
             f"{self.concurrency}-{self.db_driver}-{self.orm}-{self.target}{pooler}"
             f"{replica}{docker}{kubernetes}{observability}"
         )
+
+    @property
+    def observability_short(self) -> str:
+        return {"prometheus": "prom", "opentelemetry": "otel"}.get(self.observability, "")
 
     @property
     def dependency_set(self) -> str:
@@ -89,7 +94,7 @@ class Combination:
         if self.pooler != "none":
             name += " " + self.pooler[:3]
         if self.observability != "none":
-            name += " " + self.observability[:4]
+            name += " " + self.observability_short
         return {
             "project_name": name,
             "concurrency": self.concurrency,
@@ -107,7 +112,7 @@ class Combination:
         return re.sub(r"[^a-z0-9]+", "_", self.answers["project_name"].lower())
 
 
-OBSERVABILITY = ("none", "prometheus")
+OBSERVABILITY = ("none", "prometheus", "opentelemetry")
 
 
 def all_combinations() -> Iterator[Combination]:
@@ -188,6 +193,7 @@ class ProjectEnvironments:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._synced: set[str] = set()
 
     def environment(self, dependency_set: str) -> dict[str, str]:
         """The variables that make uv, the tools and mypy's cache use the shared environment."""
@@ -205,4 +211,17 @@ class ProjectEnvironments:
         env = self.environment(dependency_set)
         # --inexact keeps the other projects already installed in this environment.
         run(["uv", "sync", "--inexact", "--quiet"], project, env)
+        self._synced.add(dependency_set)
         return env
+
+    def for_tools(self, project: Path, dependency_set: str) -> dict[str, str]:
+        """The environment with this dependency set's packages, synced by its first project only.
+
+        Enough for ruff and mypy, which read the project's files and need only its dependencies.
+        The project is left as it was: the sync (which writes uv.lock) runs on a copy.
+        """
+        if dependency_set not in self._synced:
+            copy = self.root / f"{dependency_set}.project"
+            shutil.copytree(project, copy, dirs_exist_ok=True)
+            return self.sync(copy, dependency_set)
+        return self.environment(dependency_set)
