@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local_postgres import LocalPostgres
+from otlp_collector import Collector
 
 from bench import REPOSITORY_ROOT, profile
 from bench.cpu import machine_busy_seconds, tree_cpu_seconds
@@ -36,13 +37,14 @@ from bench.projects import (
 from bench.report import ENDPOINTS, Measurement, Row, summarise, write_report
 from bench.servers import Server, Service
 from bench.stacks import APP_KINDS, RENDERED, STACK_NAMES, App, Stack
-from rendering import ORMS, ProjectEnvironments, free_port
+from rendering import OBSERVABILITY, ORMS, ProjectEnvironments, free_port
 
 MAX_CONNECTIONS = 500
 PROFILE_RATE = 500
 # py-spy samples threads that run or wait for a core. With the cores saturated, waiting ones
 # pile up where a worker hands the core to PostgreSQL; with one request per worker they do not.
 PROFILE_CONCURRENCY = 2
+OBSERVABILITY_CHOICES = [answer for answer in OBSERVABILITY if answer != "none"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,8 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--observability",
-        choices=("prometheus",),
-        help="also run each stack rendered with this observability answer",
+        default="",
+        help="also run each stack rendered with these observability answers, comma-separated: "
+        f"{', '.join(OBSERVABILITY_CHOICES)} (opentelemetry exports to a local OTLP endpoint)",
     )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
@@ -74,6 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.stacks = args.stacks.split(",")
     if unknown := set(args.stacks) - set(STACK_NAMES):
         parser.error(f"unknown stacks {sorted(unknown)}; choose from {', '.join(STACK_NAMES)}")
+    args.observability = [answer for answer in args.observability.split(",") if answer]
+    if unknown := set(args.observability) - set(OBSERVABILITY_CHOICES):
+        parser.error(
+            f"unknown observability {sorted(unknown)}; choose from "
+            f"{', '.join(OBSERVABILITY_CHOICES)}"
+        )
     return args
 
 
@@ -108,6 +117,7 @@ class Bench:
         self.servers: dict[App, Service] = {}
         self.databases: dict[App, str] = {}
         self.driver: LoadDriver | None = None
+        self.collector: Collector | None = None
         self.labels = (f"job{n}" for n in itertools.count())
         # Cores that programs outside this run kept busy while it measured (noise).
         self.other_programs_cores = 0.0
@@ -156,6 +166,8 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             **app.environment(),
         }
+        if app.stack.observability == "opentelemetry":
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint()
         servers = []
         for worker in range(self.args.workers):
             port = free_port()
@@ -163,6 +175,12 @@ class Bench:
             servers.append(Server(app.command(port), project.path, env, port, log))
             self.cleanup.callback(servers[-1].stop)
         return Service(servers)
+
+    def otlp_endpoint(self) -> str:
+        if self.collector is None:
+            self.collector = Collector(keep=False)
+            self.cleanup.callback(self.collector.close)
+        return self.collector.endpoint
 
     def load(
         self, app: App, endpoint: str, seconds: float, concurrency: int | None = None
@@ -286,14 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     stacks = [Stack(name, args.orm) for name in args.stacks]
     if args.pooler:
         stacks += [Stack(name, args.orm, behind_pooler=True) for name in args.stacks]
-    if args.observability:
-        stacks += [Stack(name, args.orm, observability=args.observability) for name in args.stacks]
+    for answer in args.observability:
+        stacks += [Stack(name, args.orm, observability=answer) for name in args.stacks]
     args.out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as cleanup:
         bench = Bench(args, cleanup)
         bench.prepare(stacks)
         bench.serve(stacks)
         measurements = bench.measure()
+        if bench.collector is not None:
+            progress(f"the OpenTelemetry apps sent {bench.collector.exports} OTLP exports")
         rows = summarise(measurements)
         profile_section = "" if args.no_profile else bench.profile_slowest(rows)
         projects = list(bench.projects.values())
