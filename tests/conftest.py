@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rendering import Combination, ProjectEnvironments, render
+from rendering import Combination, ProjectEnvironments, render, template_snapshot
 
 # The resilience tests' fixtures and their table of measured figures.
 pytest_plugins = ["faults.fixtures", "faults.report"]
@@ -69,11 +69,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Combination]
     worker renders each.
     """
     root = tmp_path_factory.mktemp("rendered")
+    snapshot = template_snapshot(tmp_path_factory.mktemp("template"))
     projects: dict[str, Path] = {}
 
     def rendered_project(combination: Combination) -> Path:
         if combination.id not in projects:
-            projects[combination.id] = render(root / combination.id, combination.answers)
+            project = render(root / combination.id, combination.answers, snapshot=snapshot)
+            projects[combination.id] = project
         return projects[combination.id]
 
     return rendered_project

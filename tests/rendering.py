@@ -18,8 +18,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import copier
+import jinja2
+import jinja2.nodes
 from copier import Settings
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -141,21 +144,80 @@ def all_combinations() -> Iterator[Combination]:
             )
 
 
-def render(destination: Path, answers: Mapping[str, Any], **options: Any) -> Path:
-    """Render the working tree of the template (uncommitted changes included)."""
-    with warnings.catch_warnings():
+_compiled: dict[tuple[Any, ...], Any] = {}
+jinja2_compile = jinja2.Environment.compile
+
+
+def _compile_once(
+    environment: jinja2.Environment,
+    source: str | jinja2.nodes.Template,
+    name: str | None = None,
+    filename: str | None = None,
+    raw: bool = False,
+    defer_init: bool = False,
+) -> Any:
+    """Environment.compile, remembered: a pure function of the source and the options below."""
+    if not isinstance(source, str) or callable(environment.autoescape):
+        return jinja2_compile(environment, source, name, filename, raw, defer_init)
+    options = tuple(
+        getattr(environment, option)
+        for option in (
+            "block_start_string", "block_end_string", "variable_start_string",
+            "variable_end_string", "comment_start_string", "comment_end_string",
+            "line_statement_prefix", "line_comment_prefix", "trim_blocks", "lstrip_blocks",
+            "newline_sequence", "keep_trailing_newline", "optimized", "autoescape", "is_async",
+        )
+    )  # fmt: skip
+    # Not the filename: a render's temporary clone, named only in tracebacks.
+    key = (type(environment), options, tuple(sorted(environment.extensions)), source, name)
+    key += (raw, defer_init)
+    if key not in _compiled:
+        _compiled[key] = jinja2_compile(environment, source, name, filename, raw, defer_init)
+    return _compiled[key]
+
+
+def render(
+    destination: Path, answers: Mapping[str, Any], *, snapshot: Path | None = None, **options: Any
+) -> Path:
+    """Render the working tree of the template (uncommitted changes included).
+
+    From the repository, as users do, copier clones it at HEAD for each render. A `snapshot`
+    (template_snapshot()) renders the same files without git: the every-combination tests
+    render over a thousand projects that way. Either way, renders share compiled templates:
+    copier makes a new Jinja environment for each render and compiles every template in it
+    again, half a render's time. test_render_matrix.py checks that the output is the same.
+    """
+    source = {"src_path": str(snapshot)} if snapshot else {"src_path": str(TEMPLATE_ROOT)}
+    if snapshot is None:
+        options.setdefault("vcs_ref", "HEAD")
+    with warnings.catch_warnings(), mock.patch.object(jinja2.Environment, "compile", _compile_once):
         warnings.simplefilter("ignore")  # DirtyLocalWarning for uncommitted template changes
         copier.run_copy(
-            str(TEMPLATE_ROOT),
-            destination,
+            **source,
+            dst_path=destination,
             data=dict(answers),
             defaults=True,
             unsafe=False,
             quiet=True,
-            vcs_ref="HEAD",
             settings=Settings(),
             **options,
         )
+    return destination
+
+
+def template_snapshot(destination: Path) -> Path:
+    """The template's working tree as plain files: what git would clone, uncommitted changes
+    included, untracked ignored files left out."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=TEMPLATE_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (TEMPLATE_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE_ROOT / name, destination / name)
     return destination
 
 

@@ -153,16 +153,22 @@ def test_the_app_serves_only_and_the_job_migrates_once(
 
 
 @every_combination
-def test_with_prometheus_each_pod_empties_its_metrics_directory_before_serving(
+def test_each_pod_prepares_its_observability_before_serving(
     combination: Combination, rendered: Callable[[Combination], Path]
 ) -> None:
+    """Prometheus: the metrics directory emptied; OpenTelemetry: the OTEL_* variables checked."""
     project = rendered(combination)
     pod = manifests(project)["Deployment"]["spec"]["template"]
     (app,) = pod["spec"]["containers"]
     command = " ".join(app["command"])
     prepare = f"python -m {combination.package_name}.metrics &&"
+    check = f"python -m {combination.package_name}.telemetry &&"
 
-    if combination.observability == "none":
+    if combination.observability == "opentelemetry":
+        assert command.index(check) < command.index("exec uvicorn")
+    else:
+        assert check not in command
+    if combination.observability != "prometheus":
         assert prepare not in command
         assert "annotations" not in pod["metadata"]
         return

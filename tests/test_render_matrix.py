@@ -9,15 +9,19 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+import yaml
 
+import rendering
 from rendering import (
     Combination,
     ProjectEnvironments,
     all_combinations,
     render,
     run,
+    template_snapshot,
 )
 from workflow import LocalServices, map_service_urls, read_job, run_job
 
@@ -174,6 +178,33 @@ def test_every_other_combination_passes_lint_and_types(
     run(["ruff", "check", "--no-cache", "."], project, env)
     run(["ruff", "format", "--check", "--no-cache", "."], project, env)
     run(["mypy"], project, env)
+
+
+def test_the_suites_shared_renders_equal_a_users_render(tmp_path: Path) -> None:
+    """The every-combination tests render from a snapshot, sharing compiled templates."""
+    combination = next(
+        c
+        for c in COMBINATIONS
+        if c.read_replica
+        and c.include_kubernetes
+        and c.pooler != "none"
+        and c.observability != "none"
+    )
+    snapshot = template_snapshot(tmp_path / "template")
+    # Compiled templates from another combination's render first: a cache hit must not leak.
+    render(tmp_path / "other", replace(combination, read_replica=False).answers, snapshot=snapshot)
+    shared = rendered_files(render(tmp_path / "shared", combination.answers, snapshot=snapshot))
+    with mock.patch.object(rendering, "_compile_once", rendering.jinja2_compile):
+        users = rendered_files(render(tmp_path / "user", combination.answers))
+
+    answers = ".copier-answers.yml"
+    assert {name: text for name, text in shared.items() if name != answers} == {
+        name: text for name, text in users.items() if name != answers
+    }
+    where = {"_commit", "_src_path"}
+    assert {k: v for k, v in yaml.safe_load(shared[answers]).items() if k not in where} == {
+        k: v for k, v in yaml.safe_load(users[answers]).items() if k not in where
+    }
 
 
 @pytest.mark.xdist_group("every-combination")
