@@ -119,10 +119,10 @@ def test_both_workers_export_their_own_figures_which_sum_to_the_servers_sessions
 
     assert result.failures == [], result.summary()
     assert len(figures) == WORKERS, figures
-    assert all(states["used"] == 0 for states in figures.values()), figures
+    # Each worker reports its own pool, which served part of the load.
+    assert all(states["used"] == 0 < states["idle"] for states in figures.values()), figures
     connections = sum(states["used"] + states["idle"] for states in figures.values())
-    # Both workers' pools: one worker's figures alone would be at most per_worker.
-    assert per_worker < connections <= WORKERS * per_worker, figures
+    assert connections <= WORKERS * per_worker, figures
     # The server's sessions: the pools' connections, and a readiness connection per worker.
     assert connections <= sessions <= connections + WORKERS
     received = spans(collector)
