@@ -39,6 +39,7 @@ from bench.servers import Server, Service
 from bench.stacks import APP_KINDS, RENDERED, STACK_NAMES, App, Stack
 from rendering import OBSERVABILITY, ORMS, ProjectEnvironments, free_port
 
+# At least; more when every app's workers may hold a full pool at once (see max_connections).
 MAX_CONNECTIONS = 500
 PROFILE_RATE = 500
 # py-spy samples threads that run or wait for a core. With the cores saturated, waiting ones
@@ -93,8 +94,12 @@ def progress(message: str) -> None:
 class Bench:
     """Everything one run starts, stopped by `cleanup` whatever happens."""
 
-    def __init__(self, args: argparse.Namespace, cleanup: ExitStack) -> None:
+    def __init__(self, args: argparse.Namespace, cleanup: ExitStack, stacks: int) -> None:
         self.args = args
+        # Apps keep their pools between rounds: every worker of every app may hold
+        # `concurrency` connections, and one for readiness.
+        apps = stacks * len(APP_KINDS) * args.workers
+        self.max_connections = max(MAX_CONNECTIONS, apps * (args.concurrency + 1) + 20)
         self.cleanup = cleanup
         self.workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         (self.workdir / "logs").mkdir()
@@ -103,7 +108,7 @@ class Bench:
             LocalPostgres(
                 ssl=True,
                 settings={
-                    "max_connections": str(MAX_CONNECTIONS),
+                    "max_connections": str(self.max_connections),
                     # Counts the statements each request costs the server (round trips).
                     "shared_preload_libraries": "pg_stat_statements",
                     # Counts the connections each app opens under load (churn).
@@ -158,7 +163,7 @@ class Bench:
             "WEB_CONCURRENCY": str(self.args.workers),
             # Stopped between rounds: no load balancer to drain for.
             "DRAIN_SECONDS": "0",
-            "DB_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+            "DB_MAX_CONNECTIONS": str(self.max_connections),
             # Every app gets the same pool, big enough for all requests in flight even if
             # they all reach one worker: the pool never decides the result.
             "DB_POOL_SIZE": str(self.args.concurrency),
@@ -308,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         stacks += [Stack(name, args.orm, observability=answer) for name in args.stacks]
     args.out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as cleanup:
-        bench = Bench(args, cleanup)
+        bench = Bench(args, cleanup, len(stacks))
         bench.prepare(stacks)
         bench.serve(stacks)
         measurements = bench.measure()
