@@ -52,6 +52,7 @@ def test_a_short_run_reports_every_app_and_endpoint_without_errors(
     # `postgres` only ensures server binaries are there: the bench starts its own cluster.
     result = bench(
         "--stacks=async-asyncpg",
+        "--observability=opentelemetry",
         "--rounds=1",
         "--duration=1",
         "--warmup=0.2",
@@ -64,10 +65,14 @@ def test_a_short_run_reports_every_app_and_endpoint_without_errors(
     assert report in result.stdout
     rows = throughput_rows(report)
     assert {(row["stack"], row["endpoint"], row["app"]) for row in rows} == {
-        ("async-asyncpg", endpoint, app)
+        (stack, endpoint, app)
+        for stack in ("async-asyncpg", "async-asyncpg-opentelemetry")
         for endpoint in ("GET /items/{id}", "POST /items")
         for app in ("rendered", "(a) safety off", "(b) raw driver")
     }
+    # The OpenTelemetry apps exported to the bench's OTLP endpoint.
+    exports = re.search(r"the OpenTelemetry apps sent (\d+) OTLP exports", result.stderr)
+    assert exports and int(exports[1]) > 0, result.stderr
     for row in rows:
         assert int(row["req/s"]) > 0 and float(row["app CPU ms/req"]) > 0, row
         assert float(row["new connections/1000 req"]) >= 0, row
@@ -81,3 +86,12 @@ def test_an_unknown_stack_is_refused_with_the_choices() -> None:
 
     assert result.returncode == 2
     assert "unknown stacks ['async-psycopg2']; choose from async-asyncpg" in result.stderr
+
+
+def test_an_unknown_observability_answer_is_refused_with_the_choices() -> None:
+    result = bench("--observability=prometheus,datadog", timeout=60)
+
+    assert result.returncode == 2
+    assert "unknown observability ['datadog']; choose from prometheus, opentelemetry" in (
+        result.stderr
+    )

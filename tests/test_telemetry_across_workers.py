@@ -12,7 +12,7 @@ workers' figures: the shutdown flushes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,25 +45,28 @@ def collector() -> Iterator[Collector]:
     collector.close()
 
 
+@pytest.fixture
 def serve(
-    case: Case,
     postgres: Any,
-    workdir: Path,
-    environments: ProjectEnvironments,
+    tmp_path: Path,
+    fault_environments: ProjectEnvironments,
     collector: Collector,
-    **overrides: Any,
-) -> Any:
-    """`make serve`'s steps: the OTEL_* check, then uvicorn with 2 workers."""
-    return served_app(
-        case,
-        postgres,
-        workdir,
-        environments,
-        database=case.database,
-        before_serving=[["python", "-m", f"{case.combination.package_name}.telemetry"]],
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
-        **overrides,
-    )
+) -> Callable[..., Any]:
+    """`make serve`'s steps for a case: the OTEL_* check, then uvicorn with 2 workers."""
+
+    def serving(case: Case, **overrides: Any) -> Any:
+        return served_app(
+            case,
+            postgres,
+            tmp_path,
+            fault_environments,
+            database=case.database,
+            before_serving=[["python", "-m", f"{case.combination.package_name}.telemetry"]],
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            **overrides,
+        )
+
+    return serving
 
 
 def latest_pool_figures(collector: Collector) -> dict[str, dict[str, int]]:
@@ -100,17 +103,13 @@ def spans(collector: Collector) -> list[tuple[str, Any]]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_both_workers_export_their_own_figures_which_sum_to_the_servers_sessions(
-    case: Case,
-    postgres: Any,
-    tmp_path: Path,
-    fault_environments: ProjectEnvironments,
-    collector: Collector,
+    case: Case, serve: Callable[..., Any], collector: Collector
 ) -> None:
     shortened = {
         "OTEL_METRIC_EXPORT_INTERVAL": EXPORT_MILLISECONDS,
         "OTEL_BSP_SCHEDULE_DELAY": EXPORT_MILLISECONDS,
     }
-    with serve(case, postgres, tmp_path, fault_environments, collector, **shortened) as served:
+    with serve(case, **shortened) as served:
         result = run_load(served.app, concurrency=32, duration=3, item_ids=served.item_ids)
         time.sleep(3 * EXPORT_MILLISECONDS / 1000)
         figures = latest_pool_figures(collector)
@@ -140,14 +139,10 @@ def test_both_workers_export_their_own_figures_which_sum_to_the_servers_sessions
 
 @pytest.mark.parametrize("case", CASES)
 def test_with_the_rendered_defaults_stopping_the_app_delivers_both_workers_figures(
-    case: Case,
-    postgres: Any,
-    tmp_path: Path,
-    fault_environments: ProjectEnvironments,
-    collector: Collector,
+    case: Case, serve: Callable[..., Any], collector: Collector
 ) -> None:
     """The defaults export metrics once a minute: a 2 s run is delivered by the shutdown."""
-    with serve(case, postgres, tmp_path, fault_environments, collector) as served:
+    with serve(case) as served:
         result = run_load(served.app, concurrency=8, duration=2, item_ids=served.item_ids)
         exported_while_serving = collector.metrics()
     figures = latest_pool_figures(collector)
