@@ -18,7 +18,8 @@ from pinning import LOGGED_STATEMENT, PINNING
 
 from faults.fixtures import as_params
 from faults.load import run_load
-from faults.project import MANAGED_POOLERS, cases
+from faults.pgbouncer import pgbouncer_keeping_prepared_statements
+from faults.project import MANAGED_POOLERS, Case, cases
 from faults.serve import Served, served_app
 from faults.server import idle_in_transaction, terminate_idle_backends
 from rendering import ProjectEnvironments
@@ -26,6 +27,11 @@ from rendering import ProjectEnvironments
 CASES = as_params(cases(profiles=MANAGED_POOLERS))
 THROUGHPUT_CASES = as_params(cases(profiles=("pgbouncer",)))
 STATEMENT_LOG_CASES = as_params(cases(profiles=("pooler-settings-direct",)))
+# The drivers that prepare statements (psycopg2 never does).
+PREPARED_CASES = as_params(
+    (case for case in cases(profiles=("pgbouncer",)) if case.combination.db_driver != "psycopg2"),
+    group="prepared-",
+)
 CONCURRENCY = 16
 
 
@@ -80,6 +86,61 @@ def test_the_pool_and_the_null_pool_behind_pgbouncer(
 
     for name, result in results.items():
         assert result.failures == [], f"{name}: {result.summary()}"
+
+
+@pytest.mark.parametrize("case", PREPARED_CASES)
+def test_behind_pgbouncer_keeping_prepared_statements_the_driver_prepares_without_an_error(
+    case: Case,
+    figures: Callable[..., None],
+    postgres: Any,
+    tmp_path: Path,
+    fault_environments: ProjectEnvironments,
+) -> None:
+    """PgBouncer 1.24 with max_prepared_statements: DB_POOLER_PREPARED_STATEMENTS=true against
+    the default (off), one after the other; req/s go to the table, never into an assertion."""
+    pgbouncer = {
+        "executable": pgbouncer_keeping_prepared_statements(),
+        "settings": {"max_prepared_statements": "200"},
+    }
+    results, stats = {}, {}
+    for prepared in ("true", "false"):
+        with served_app(
+            case,
+            postgres,
+            tmp_path / prepared,
+            fault_environments,
+            database=f"{case.database}_prepared_{prepared}",
+            pgbouncer_options=pgbouncer,
+            DB_POOLER_PREPARED_STATEMENTS=prepared,
+        ) as served:
+            warm_up = {"concurrency": CONCURRENCY, "requests_per_client": 10, "duration": 30}
+            run_load(served.app, item_ids=served.item_ids, **warm_up)
+            results[prepared] = run_load(
+                served.app,
+                concurrency=CONCURRENCY,
+                requests_per_client=50,
+                duration=60,
+                item_ids=served.item_ids,
+            )
+            figures(
+                fault=f"PgBouncer 1.24, DB_POOLER_PREPARED_STATEMENTS={prepared}",
+                case=case,
+                result=results[prepared],
+                throughput=True,
+            )
+            assert served.pgbouncer is not None
+            stats[prepared] = served.pgbouncer.stats(served.database)
+            log = served.app.log_file.read_text()
+            assert "prepared statement" not in log, log
+
+    for prepared, result in results.items():
+        assert result.failures == [], f"{prepared}: {result.summary()}"
+    # Prepared once per client connection, then only bound: PgBouncer carried them over.
+    binds = int(stats["true"]["total_bind_count"])
+    assert binds >= len(results["true"].requests), stats["true"]
+    assert int(stats["true"]["total_client_parse_count"]) * 10 < binds, stats["true"]
+    # Off, nothing is named: PgBouncer has no statement to track.
+    assert int(stats["false"]["total_bind_count"]) == 0, stats["false"]
 
 
 @pytest.mark.parametrize("served", STATEMENT_LOG_CASES, indirect=True)

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,31 @@ def find_pgbouncer() -> str | None:
     return shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/sbin")
 
 
+# PgBouncer 1.21 or later carries each client's prepared statements over to the server
+# connection that runs its transaction (max_prepared_statements). Debian 12 has 1.18, so
+# .ci/run builds Debian 13's 1.24.1 from source into this folder (PGBOUNCER_1_21 overrides).
+PREPARED_STATEMENTS_PGBOUNCER = "/usr/local/lib/pgbouncer-1.24.1/bin/pgbouncer"
+
+
+def pgbouncer_keeping_prepared_statements() -> str:
+    """A PgBouncer of 1.21 or later; RuntimeError saying how to get one when there is none."""
+    executable = os.environ.get("PGBOUNCER_1_21", PREPARED_STATEMENTS_PGBOUNCER)
+    try:
+        version = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.split()[1]
+    except (OSError, subprocess.CalledProcessError, IndexError) as error:
+        raise RuntimeError(
+            f"no PgBouncer 1.21 or later at {executable} ({error}): run .ci/run, which builds "
+            "one, or set PGBOUNCER_1_21 to its executable"
+        ) from None
+    if tuple(int(part) for part in version.split(".")[:2]) < (1, 21):
+        raise RuntimeError(
+            f"{executable} is PgBouncer {version}: max_prepared_statements needs 1.21"
+        )
+    return executable
+
+
 class PgBouncer:
     """Transaction pooling in front of a LocalPostgres, for as long as the context lasts."""
 
@@ -39,13 +64,17 @@ class PgBouncer:
         postgres: Any,
         listen_addresses: Sequence[str] = ("127.0.0.1",),
         rendered_config: Path | None = None,
+        executable: str | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         """`rendered_config`: a project's pgbouncer/ folder, run as written but for its paths,
-        ports and database host (see `_write_rendered_files`); plain TCP, as in that folder."""
-        executable = find_pgbouncer()
+        ports and database host (see `_write_rendered_files`); plain TCP, as in that folder.
+        `executable`: another PgBouncer than Debian's; `settings`: more lines of [pgbouncer]."""
+        executable = executable or find_pgbouncer()
         if executable is None:
             raise RuntimeError(INSTALL_HINT)
         self._executable = executable
+        self._settings = dict(settings or {})
         self._postgres = postgres
         self._dir = Path()
         self._listen = listen_addresses
@@ -91,6 +120,15 @@ class PgBouncer:
 
     def clients(self, application_name: str) -> int:
         """Client connections of one application, from PgBouncer's admin console."""
+        rows = self.admin("SHOW CLIENTS")
+        return sum(1 for row in rows if row["application_name"] == application_name)
+
+    def stats(self, database: str) -> dict[str, str]:
+        """SHOW STATS for one database: totals since PgBouncer started."""
+        return next(row for row in self.admin("SHOW STATS") if row["database"] == database)
+
+    def admin(self, command: str) -> list[dict[str, str]]:
+        """A command on PgBouncer's admin console, as rows of {column: value}."""
         result = subprocess.run(
             [
                 str(self._postgres.pg_bin_dir / "psql"),
@@ -99,7 +137,7 @@ class PgBouncer:
                 "-F",
                 "|",
                 "-c",
-                "SHOW CLIENTS",
+                command,
                 f"host=127.0.0.1 port={self.port} dbname=pgbouncer user=postgres sslmode=require",
             ],
             capture_output=True,
@@ -109,8 +147,8 @@ class PgBouncer:
             check=True,
         )
         header, *rows = result.stdout.splitlines()
-        column = header.split("|").index("application_name")
-        return sum(1 for row in rows if "|" in row and row.split("|")[column] == application_name)
+        names = header.split("|")
+        return [dict(zip(names, row.split("|"), strict=True)) for row in rows if "|" in row]
 
     def _write_files(self) -> None:
         subprocess.run(
@@ -146,6 +184,7 @@ class PgBouncer:
             # After a failed server login PgBouncer waits this long (default 15 s) before the
             # next try: short, so a restart's figures measure the app rather than this back-off.
             "server_login_retry = 0.2\n"
+            + "".join(f"{name} = {value}\n" for name, value in self._settings.items())
         )
 
     def _write_rendered_files(self, folder: Path) -> None:

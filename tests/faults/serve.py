@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +80,7 @@ def served_app(
     namespace: NetworkNamespace | None = None,
     through_proxy: bool = False,
     before_serving: Sequence[Sequence[str]] = (),
+    pgbouncer_options: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> Iterator[Served]:
     """Render, migrate and serve; behind PgBouncer for the Neon pooled profile.
@@ -88,7 +89,7 @@ def served_app(
     namespace's host address, where the cluster must listen too. With through_proxy a
     StallingProxy sits between the app and the server (or PgBouncer). The `before_serving`
     commands run in the project with the app's environment before it starts, as `make serve`'s
-    steps before uvicorn do.
+    steps before uvicorn do. `pgbouncer_options` go to PgBouncer (another executable, settings).
     """
     project, env = prepare(case, workdir, environments)
     direct_url = postgres.create_database(database)
@@ -101,7 +102,9 @@ def served_app(
         upstream = ("127.0.0.1", postgres.port)
         if case.pooled:
             listen = ("127.0.0.1", host) if namespace else ("127.0.0.1",)
-            pgbouncer = stack.enter_context(PgBouncer(postgres, listen))
+            pgbouncer = stack.enter_context(
+                PgBouncer(postgres, listen, **(pgbouncer_options or {}))
+            )
             upstream = ("127.0.0.1", pgbouncer.port)
         address = (host, upstream[1])
         if through_proxy:
