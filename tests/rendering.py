@@ -255,7 +255,6 @@ class ProjectEnvironments:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._synced: set[str] = set()
 
     def environment(self, dependency_set: str) -> dict[str, str]:
         """The variables that make uv, the tools and mypy's cache use the shared environment."""
@@ -273,17 +272,4 @@ class ProjectEnvironments:
         env = self.environment(dependency_set)
         # --inexact keeps the other projects already installed in this environment.
         run(["uv", "sync", "--inexact", "--quiet"], project, env)
-        self._synced.add(dependency_set)
         return env
-
-    def for_tools(self, project: Path, dependency_set: str) -> dict[str, str]:
-        """The environment with this dependency set's packages, synced by its first project only.
-
-        Enough for ruff and mypy, which read the project's files and need only its dependencies.
-        The project is left as it was: the sync (which writes uv.lock) runs on a copy.
-        """
-        if dependency_set not in self._synced:
-            copy = self.root / f"{dependency_set}.project"
-            shutil.copytree(project, copy, dirs_exist_ok=True)
-            return self.sync(copy, dependency_set)
-        return self.environment(dependency_set)
