@@ -187,14 +187,13 @@ def render(
     copier makes a new Jinja environment for each render and compiles every template in it
     again, half a render's time. test_render_matrix.py checks that the output is the same.
     """
-    source = {"src_path": str(snapshot)} if snapshot else {"src_path": str(TEMPLATE_ROOT)}
     if snapshot is None:
         options.setdefault("vcs_ref", "HEAD")
     with warnings.catch_warnings(), mock.patch.object(jinja2.Environment, "compile", _compile_once):
         warnings.simplefilter("ignore")  # DirtyLocalWarning for uncommitted template changes
         copier.run_copy(
-            **source,
-            dst_path=destination,
+            str(snapshot or TEMPLATE_ROOT),
+            destination,
             data=dict(answers),
             defaults=True,
             unsafe=False,
