@@ -6,6 +6,7 @@ Docker is made unavailable (a `docker` that cannot reach a daemon comes first on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -54,14 +55,20 @@ UV_MISSING = re.compile(
 
 
 def new_user_environment(bin_dir: Path) -> dict[str, str]:
-    """This machine's environment without anything that points at a database or a venv."""
+    """This machine's environment without anything that points at a database or a venv.
+
+    PG_BIN_DIR stays: it says where this machine's PostgreSQL binaries are (.ci/run sets it).
+    """
     template_venv_bin = str(Path(sys.prefix) / "bin")
     path = [bin_dir, *(p for p in os.environ["PATH"].split(os.pathsep) if p != template_venv_bin)]
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PG", "DB_", "UV_PROJECT", "VIRTUAL_ENV", "MYPY"))
-        and key not in {"DATABASE_URL", "TEST_DATABASE_URL", "WEB_CONCURRENCY"}
+        if key == "PG_BIN_DIR"
+        or (
+            not key.startswith(("PG", "DB_", "UV_PROJECT", "VIRTUAL_ENV", "MYPY"))
+            and key not in {"DATABASE_URL", "TEST_DATABASE_URL", "WEB_CONCURRENCY"}
+        )
     }
     return {**env, "PATH": os.pathsep.join(map(str, path))}
 
@@ -118,8 +125,12 @@ def ready_while_serving(command: list[str], log: Path, **popen: Any) -> dict[str
         )
         try:
             return wait_for_ready(f"http://127.0.0.1:{port}/health/ready", server)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}; its output:\n{log.read_text()[-3000:]}") from None
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
+            # Its process group is gone when it exited on its own.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
 
 
