@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import trustme
+
 from rendering import free_port
 
 START_TIMEOUT_SECONDS = 15.0
@@ -151,18 +153,10 @@ class PgBouncer:
         return [dict(zip(names, row.split("|"), strict=True)) for row in rows if "|" in row]
 
     def _write_files(self) -> None:
-        subprocess.run(
-            [
-                "openssl", "req", "-x509", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
-                "-subj", "/CN=127.0.0.1",
-                "-keyout", str(self._dir / "client.key"),
-                "-out", str(self._dir / "client.crt"),
-            ],
-            capture_output=True,
-            timeout=30,
-            check=True,
-        )  # fmt: skip
+        # The apps encrypt without verifying (sslmode=require), so any certificate will do.
+        certificate = trustme.CA().issue_cert("127.0.0.1")
+        certificate.cert_chain_pems[0].write_to_path(str(self._dir / "client.crt"))
+        certificate.private_key_pem.write_to_path(str(self._dir / "client.key"))
         (self._dir / "userlist.txt").write_text('"postgres" "postgres"\n')
         (self._dir / "pgbouncer.ini").write_text(
             "[databases]\n"
