@@ -190,8 +190,14 @@ class LocalPostgres:
             self._base_dir.mkdir(parents=True, exist_ok=True)
         if self._server_user is not None:
             os.chown(self._base_dir, self._server_user.pw_uid, self._server_user.pw_gid)
-            self._check_server_user_can_write(self._base_dir)
-            self._check_server_user_can_run(self._tool("pg_ctl"))
+            self._check_server_user_can(
+                "write", str(self._base_dir), "choose a directory outside root's home"
+            )
+            self._check_server_user_can(
+                "run",
+                self._tool("pg_ctl"),
+                "install the binaries outside root's home, or set PG_BIN_DIR to a copy there",
+            )
 
         self._port = self._configured_port() or port or _free_port()
         self._stopped = False
@@ -401,21 +407,12 @@ class LocalPostgres:
             )
         return result
 
-    def _check_server_user_can_write(self, directory: Path) -> None:
-        result = self._run_as_server_user(["test", "-w", str(directory)], check=False)
-        if result.returncode != 0:
+    def _check_server_user_can(self, verb: Literal["write", "run"], path: str, advice: str) -> None:
+        test = {"write": "-w", "run": "-x"}[verb]
+        if self._run_as_server_user(["test", test, path], check=False).returncode != 0:
             raise RuntimeError(
-                f"the {USER} OS user cannot write {directory} (a parent directory is probably "
-                "closed to it); choose a directory outside root's home"
-            )
-
-    def _check_server_user_can_run(self, program: str) -> None:
-        result = self._run_as_server_user(["test", "-x", program], check=False)
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"the {USER} OS user cannot run {program} (a parent directory is probably "
-                "closed to it); install the binaries outside root's home, or set PG_BIN_DIR to "
-                "a copy there"
+                f"the {USER} OS user cannot {verb} {path} (a parent directory is probably closed "
+                f"to it); {advice}"
             )
 
     def _initdb(self) -> None:
